@@ -1,0 +1,132 @@
+"""Command line: flags only. Every user error ends as one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from mnistlab.config import STUDIES
+from mnistlab.errors import UserError
+
+EXIT_USER = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="full", help="quick | full (default) | paper | smoke")
+    p.add_argument("--out", help="run folder (default runs/<profile>-s<seed>); re-running resumes it")
+    p.add_argument("--device", default=None, help="auto (default) | cpu | cuda")
+    p.add_argument("--seed", type=int, default=None, help="base seed (default 0)")
+    p.add_argument("--data-dir", default=None, help="folder holding mnist/ and fashion-mnist/ (or MNISTLAB_DATA)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set mlp.epochs=5 (repeatable)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="mnistlab", description="The MNIST / Fashion-MNIST deep-learning study, end to end.")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run studies (default: all six), then notebook, report and bundle")
+    run.add_argument("studies", nargs="*", metavar="STUDY", help=f"any of: {', '.join(STUDIES)} (default: all)")
+    _add_run_flags(run)
+    run.add_argument("--no-deliverables", action="store_true", help="skip notebook, report and bundle")
+    run.add_argument("--name", default="Assignment2_Group_N", help="bundle name (<name>.zip)")
+
+    data = sub.add_parser("data", help="dataset tools")
+    dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    verify = dsub.add_parser("verify", help="check all eight IDX files (SHA-256 of the payload, header, shape)")
+    verify.add_argument("--data-dir", default=None)
+
+    for name, text in (("report", "build DIR/report.pdf"), ("notebook", "execute the notebook into DIR")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--run", required=True, help="a run folder")
+    bundle = sub.add_parser("bundle", help="write <name>.zip: notebook, report PDF, code")
+    bundle.add_argument("--run", required=True)
+    bundle.add_argument("--name", default="Assignment2_Group_N")
+
+    bench = sub.add_parser("bench", help="throughput benchmarks against the peers")
+    bench.add_argument("args", nargs=argparse.REMAINDER)
+    tune = sub.add_parser("tune", help="Optuna tuning of Adam for the multi-task net")
+    _add_run_flags(tune)
+    tune.add_argument("--storage", default="", help="Optuna storage URL (default: SQLite in the run folder)")
+    tune.add_argument("--trials", type=int, default=None)
+    return top
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    from mnistlab import pipeline
+
+    return pipeline.run(a)
+
+
+def _cmd_data(a: argparse.Namespace) -> int:
+    from mnistlab.data import verify_all
+
+    rows = verify_all(a.data_dir)
+    for name, status, detail in rows:
+        print(f"{status:4} {name}: {detail}")
+    bad = [r for r in rows if r[1] != "OK"]
+    if bad:
+        raise UserError(f"{len(bad)} of {len(rows)} data files failed verification (first: {bad[0][2]})")
+    return 0
+
+
+def _cmd_deliverable(a: argparse.Namespace) -> int:
+    from mnistlab import pipeline
+
+    return pipeline.deliverable(a.command, Path(a.run), getattr(a, "name", None))
+
+
+def _cmd_bench(a: argparse.Namespace) -> int:
+    try:
+        from mnistlab import bench
+    except ModuleNotFoundError:
+        raise UserError("mnistlab bench is not implemented yet") from None
+    return bench.main(a.args)
+
+
+def _cmd_tune(a: argparse.Namespace) -> int:
+    try:
+        from mnistlab.studies import tune
+    except ModuleNotFoundError:
+        raise UserError("mnistlab tune is not implemented yet") from None
+    return tune.main(a)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _cmd_run, "data": _cmd_data, "report": _cmd_deliverable, "notebook": _cmd_deliverable,
+    "bundle": _cmd_deliverable, "bench": _cmd_bench, "tune": _cmd_tune,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    try:
+        args = parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UserError as err:
+        print(f"mnistlab: error: {err}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("mnistlab: interrupted; finished work is saved, re-run the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        return 1
+    except OSError as err:  # full disk, vanished folder: the system's words, one line
+        where = f": {err.filename}" if err.filename else ""
+        print(f"mnistlab: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""Configs: one dataclass per study, one `RunConfig` holding them, and the profiles as small functions.
+
+Profiles (`--profile`):
+  full   the brief's protocol, one seed (the default)
+  quick  all the data, short budgets: every study and deliverable in about 10 minutes on a 2-core CPU
+  paper  `full` with several seeds; tables show mean +/- std over seeds
+  smoke  tiny subsets and budgets, for tests and for trying the pipeline in seconds (numbers are meaningless)
+Override any field with `--set study.field=value` (e.g. `--set mlp.epochs=5`); unknown keys and wrong types are
+rejected with one clear message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mnistlab.errors import ConfigError
+
+STUDIES = ("pca", "perceptron", "mlp", "cnn", "viz", "mtl")
+
+
+@dataclass
+class PCAConfig:
+    n_components: int = 50  # components fitted, for the scree plot; the scatter uses the first two
+    scatter_points: int = 20000  # points drawn in the scatter (all 60k are fitted); fewer keeps it legible
+    subset: int = 0  # 0 = all 60,000 training images; N > 0 = the first N (smoke runs)
+
+
+@dataclass
+class PerceptronConfig:
+    pairs: str = "0-1,2-3,4-5,6-7,8-9"  # the brief's five digit pairs
+    max_iter: int = 1000  # the brief's loop bound: `while iteration <= max_iter and error > 1e-3`
+    all_pairs: bool = True  # the 10x10 heat-map over all 45 pairs (extra)
+    subset: int = 0  # 0 = all images of each pair; N > 0 = the first N (smoke runs)
+
+
+@dataclass
+class MLPConfig:
+    epochs: int = 12  # 3.1 training epochs (chosen by the search when `search` is on)
+    batch_size: int = 128
+    lr: float = 1e-3
+    search: bool = True  # small grid over batch size and learning rate on the validation slice
+    search_epochs: int = 3  # epochs per search candidate
+    depth_epochs: int = 12  # epochs for each 3.2 model
+    val_size: int = 5000  # validation slice of train, for the search only
+    subset: int = 0  # 0 = all data; N > 0 = the first N training and N // 5 test images
+
+
+@dataclass
+class CNNConfig:
+    epochs: int = 12  # 4.1 training epochs
+    batch_size: int = 128
+    lr: float = 1e-3
+    variant_epochs: int = 12  # epochs for each 4.2 model
+    subset: int = 0
+
+
+@dataclass
+class VizConfig:
+    dream_steps: int = 256  # gradient-ascent steps per dream
+    dream_seeds: int = 5  # dreams per class and kind; metrics are the mean over seeds
+    dream_lr: float = 0.05  # step size of the normalised gradient step
+    l2: float = 1e-3  # L2 penalty on the image
+    tv: float = 5e-2  # total-variation penalty
+    jitter: int = 2  # roll jitter in pixels
+    blur_every: int = 8  # Gaussian blur every N steps (0 = never)
+    octaves: int = 2  # 1 = single scale, 2 = 14x14 then 28x28
+    independent: str = "mlp_3_1"  # the independent judge of the dreams
+
+
+@dataclass
+class MTLConfig:
+    lambdas: str = "0,0.25,0.5,0.75,1"  # loss = lambda * L_items + (1 - lambda) * L_groups
+    epochs: int = 12
+    batch_size: int = 128
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    tune: bool = True  # Optuna over lr, beta1, beta2 on the validation slice; the winner trains every lambda
+    tune_trials: int = 12
+    tune_epochs: int = 2
+    storage: str = ""  # Optuna storage URL; "" = SQLite in the run folder
+    uncertainty: bool = True  # Kendall et al. (2018) learned task weights, as an extra row
+    val_size: int = 5000
+    subset: int = 0
+
+
+@dataclass
+class RunConfig:
+    profile: str = "full"
+    seed: int = 0
+    seeds: int = 1  # models trained per setting (paper: several, tables show mean +/- std)
+    device: str = "auto"  # auto | cpu | cuda
+    data_dir: str = ""  # "" = the lookup order of mnistlab.data
+    pca: PCAConfig = field(default_factory=PCAConfig)
+    perceptron: PerceptronConfig = field(default_factory=PerceptronConfig)
+    mlp: MLPConfig = field(default_factory=MLPConfig)
+    cnn: CNNConfig = field(default_factory=CNNConfig)
+    viz: VizConfig = field(default_factory=VizConfig)
+    mtl: MTLConfig = field(default_factory=MTLConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------- profiles
+def full() -> RunConfig:
+    return RunConfig(profile="full")
+
+
+def quick() -> RunConfig:
+    cfg = RunConfig(profile="quick")
+    cfg.mlp.epochs, cfg.mlp.depth_epochs, cfg.mlp.search = 3, 2, False
+    cfg.cnn.epochs, cfg.cnn.variant_epochs = 3, 2
+    cfg.viz.dream_steps = 128
+    cfg.mtl.epochs, cfg.mtl.tune_trials, cfg.mtl.tune_epochs = 2, 3, 1
+    return cfg
+
+
+def paper() -> RunConfig:
+    cfg = RunConfig(profile="paper", seeds=3)
+    return cfg
+
+
+def smoke() -> RunConfig:
+    cfg = RunConfig(profile="smoke")
+    cfg.pca.subset, cfg.pca.scatter_points = 2000, 2000
+    cfg.perceptron.subset, cfg.perceptron.max_iter = 600, 20
+    cfg.mlp.subset, cfg.mlp.epochs, cfg.mlp.depth_epochs, cfg.mlp.search_epochs = 2000, 1, 1, 1
+    cfg.mlp.val_size = 400
+    cfg.cnn.subset, cfg.cnn.epochs, cfg.cnn.variant_epochs = 2000, 1, 1
+    cfg.viz.dream_steps, cfg.viz.dream_seeds = 8, 2
+    cfg.mtl.subset, cfg.mtl.epochs, cfg.mtl.tune_trials, cfg.mtl.tune_epochs = 1000, 1, 2, 1
+    cfg.mtl.val_size = 200
+    return cfg
+
+
+PROFILES: dict[str, Callable[[], RunConfig]] = {"quick": quick, "full": full, "paper": paper, "smoke": smoke}
+
+
+def build(profile: str = "full", overrides: list[str] | None = None, **top: Any) -> RunConfig:
+    """The profile's config, then top-level values (seed, device, ...), then `--set key=value` overrides."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    cfg = PROFILES[profile]()
+    for key, value in top.items():
+        if value is not None:
+            set_value(cfg, key, str(value))
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r} (e.g. --set mlp.epochs=5)")
+        key, value = item.split("=", 1)
+        set_value(cfg, key.strip(), value.strip())
+    validate(cfg)
+    return cfg
+
+
+def set_value(cfg: RunConfig, key: str, raw: str) -> None:
+    """Set a dotted key ('mlp.epochs' or 'seed') from its string form, cast to the field's declared type."""
+    *path, name = key.split(".")
+    target: Any = cfg
+    for part in path:
+        if not dataclasses.is_dataclass(target) or part not in _fields(target):
+            raise ConfigError(f"unknown config key {key!r}; known: {', '.join(known_keys(cfg))}")
+        target = getattr(target, part)
+    fields = _fields(target) if dataclasses.is_dataclass(target) else {}
+    if name not in fields or dataclasses.is_dataclass(getattr(target, name)):
+        raise ConfigError(f"unknown config key {key!r}; known: {', '.join(known_keys(cfg))}")
+    setattr(target, name, _cast(raw, fields[name], key))
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return typing.get_type_hints(type(obj))
+
+
+def _cast(raw: str, kind: Any, key: str) -> Any:
+    try:
+        if kind is bool:
+            low = raw.lower()
+            if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError
+            return low in ("1", "true", "yes", "on")
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{key} expects {kind.__name__}, got {raw!r}") from None
+
+
+def known_keys(cfg: RunConfig) -> list[str]:
+    keys = []
+    for name, value in vars(cfg).items():
+        if dataclasses.is_dataclass(value):
+            keys += [f"{name}.{sub}" for sub in vars(value)]
+        else:
+            keys.append(name)
+    return keys
+
+
+# Fields that must be strictly positive; every other number must be >= 0.
+_POSITIVE = {"epochs", "batch_size", "lr", "max_iter", "dream_steps", "dream_seeds", "depth_epochs", "val_size",
+             "variant_epochs", "search_epochs", "tune_trials", "tune_epochs", "seeds", "n_components", "octaves",
+             "scatter_points", "dream_lr"}
+
+
+def validate(cfg: RunConfig) -> None:
+    if cfg.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {cfg.device!r}")
+    for key in known_keys(cfg):
+        obj: Any = cfg
+        for part in key.split("."):
+            obj = getattr(obj, part)
+        name = key.split(".")[-1]
+        if isinstance(obj, bool) or not isinstance(obj, int | float):
+            continue
+        if obj < 0 or (name in _POSITIVE and obj <= 0):
+            raise ConfigError(f"{key} must be {'> 0' if name in _POSITIVE else '>= 0'}, got {obj}")
+    for b in ("beta1", "beta2"):
+        if not 0 <= getattr(cfg.mtl, b) < 1:
+            raise ConfigError(f"mtl.{b} must be in [0, 1), got {getattr(cfg.mtl, b)}")
+    for lam in parse_floats(cfg.mtl.lambdas, "mtl.lambdas"):
+        if not 0 <= lam <= 1:
+            raise ConfigError(f"mtl.lambdas must lie in [0, 1], got {lam}")
+    parse_pairs(cfg.perceptron.pairs)
+
+
+def parse_floats(text: str, key: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ConfigError(f"{key} expects comma-separated numbers, got {text!r}") from None
+
+
+def parse_pairs(text: str) -> list[tuple[int, int]]:
+    """'0-1,2-3' -> [(0, 1), (2, 3)]."""
+    pairs = []
+    for item in text.split(","):
+        try:
+            a, b = (int(v) for v in item.strip().split("-"))
+        except ValueError:
+            raise ConfigError(f"perceptron.pairs expects digit pairs like 0-1,2-3, got {item!r}") from None
+        if a == b or not (0 <= a <= 9 and 0 <= b <= 9):
+            raise ConfigError(f"perceptron.pairs: {item!r} is not a pair of two different digits 0-9")
+        pairs.append((a, b))
+    return pairs

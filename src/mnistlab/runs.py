@@ -1,0 +1,238 @@
+"""The run directory: atomic writes, config/env/metrics/summary files, study completion markers, a lock.
+
+Layout of a run (`runs/<name>/`):
+  config.json      the resolved config, written first
+  env.json         versions, device, threads, git SHA
+  metrics.jsonl    one JSON object per line: epochs and events, append-only
+  metrics.json     flat headline numbers with dotted keys (`mlp.3_1.test_acc`), every study adds to it
+  summary.json     schema-versioned: per-study status, wall time, tables; what the report reads
+  <study>/         each study's files: figures/, tensorboard/, checkpoints/, its own summary.json
+  <study>/.done    written last, after every output of the study exists: a re-run skips the study
+  .lock            the pid of the process that owns the run
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mnistlab.errors import UserError
+
+SCHEMA_VERSION = 1
+
+
+# ---------------------------------------------------------------- atomic writes
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename: readers see the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):  # numpy / torch scalars
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _clean(obj: Any) -> Any:
+    """NaN/inf are not JSON: store them as null so every file stays strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(_clean(json.loads(json.dumps(obj, default=_json_default))), indent=2, sort_keys=True)
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, to_json(obj) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temp path beside `path` for a writer that wants a filename (savefig, torch.save, zip);
+    it is renamed onto `path` only if the block finishes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def read_json(path: str | Path, default: Any = None) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        return default
+    return json.loads(path.read_text())
+
+
+# ---------------------------------------------------------------- environment
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment() -> dict[str, Any]:
+    import numpy
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": cuda,
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "git_sha": git_sha(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+# ---------------------------------------------------------------- the run directory
+class RunDir:
+    """One run's folder. Create with `RunDir.open(path, config_dict)`; use as a context manager to hold the lock."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def open(cls, path: str | Path, config: dict[str, Any]) -> RunDir:
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise UserError(f"--out {path} is a file, not a folder; choose another --out")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as err:
+            raise UserError(f"cannot write to run folder {path} ({err.strerror}); choose another --out") from None
+        rd = cls(path)
+        old = read_json(rd.path / "config.json")
+        if old is not None and old != json.loads(to_json(config)):
+            changed = sorted(k for k in set(old) | set(config) if old.get(k) != json.loads(to_json(config)).get(k))
+            raise UserError(f"{path} holds a run with a different config (differs in: {', '.join(changed)}); "
+                            "use another --out or delete that folder")
+        atomic_write_json(rd.path / "config.json", config)
+        atomic_write_json(rd.path / "env.json", environment())
+        return rd
+
+    # -- lock: one process per run folder; a lock left by a dead process is taken over
+    def __enter__(self) -> RunDir:
+        lock = self.path / ".lock"
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid) and pid != os.getpid():
+                raise UserError(f"{self.path} is in use by process {pid}; wait for it or use another --out") from None
+            lock.unlink(missing_ok=True)
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        (self.path / ".lock").unlink(missing_ok=True)
+
+    # -- per-study folders and completion
+    def study_dir(self, study: str) -> Path:
+        d = self.path / study
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def is_done(self, study: str) -> bool:
+        return (self.path / study / ".done").is_file()
+
+    def finish_study(self, study: str, summary: dict[str, Any], metrics: dict[str, Any], seconds: float) -> None:
+        """Record a finished study: its summary, its headline metrics, then the `.done` marker, in that order."""
+        metrics = {**metrics, f"time.{study}.s": round(seconds, 3)}
+        atomic_write_json(self.study_dir(study) / "summary.json",
+                          {"schema_version": SCHEMA_VERSION, "study": study, **summary})
+        self.add_metrics(metrics)
+        total = read_json(self.path / "summary.json", {"schema_version": SCHEMA_VERSION, "studies": {}})
+        total["studies"][study] = {"status": "done", "seconds": round(seconds, 3), **summary}
+        total["metrics"] = read_json(self.path / "metrics.json", {})
+        atomic_write_json(self.path / "summary.json", total)
+        atomic_write_text(self.path / study / ".done", time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+
+    def fail_study(self, study: str, message: str) -> None:
+        self.add_metrics({f"status.{study}": "failed"})
+        self.log_event({"event": "study_failed", "study": study, "message": message})
+
+    # -- metrics
+    def add_metrics(self, metrics: dict[str, Any]) -> None:
+        """Merge flat dotted-key metrics into metrics.json (read-modify-write under the run lock)."""
+        current = read_json(self.path / "metrics.json", {})
+        current.update(metrics)
+        atomic_write_json(self.path / "metrics.json", current)
+
+    def metrics(self) -> dict[str, Any]:
+        return read_json(self.path / "metrics.json", {})
+
+    def log_event(self, record: dict[str, Any]) -> None:
+        """Append one JSON line to metrics.jsonl. A line is written whole with one write call."""
+        line = json.dumps(_clean(json.loads(json.dumps(record, default=_json_default))), sort_keys=True) + "\n"
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,303 @@
+"""One training loop for every network. It knows a model, tensors and a `Task` (loss + accuracy), nothing else.
+
+Speed choices (measured in benchmarks/, see docs/BENCHMARKS.md): the whole dataset lives in memory as one
+tensor (no per-sample DataLoader), batches are index-selected from a seeded permutation, Adam is fused where
+the device supports it, and bf16 autocast is used where the `precision` setting asks for it.
+Reliability: a checkpoint after every epoch (model, optimiser, RNG, history) loaded with weights_only=True, so
+a killed run resumes at the last finished epoch and ends with the same numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnistlab.errors import TrainingDiverged
+from mnistlab.log import log
+from mnistlab.runs import atomic_path, atomic_write_json, read_json
+
+Tensor = torch.Tensor
+
+
+class Task(Protocol):
+    """What the trainer needs from a problem: a scalar loss and per-head correct counts."""
+
+    def loss(self, out: Any, y: Tensor) -> Tensor: ...
+    def correct(self, out: Any, y: Tensor) -> dict[str, int]: ...
+
+
+class Classification:
+    """Single-head classification: softmax cross-entropy on logits (B, C), labels (B,)."""
+
+    def loss(self, out: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(out.float(), y)
+
+    def correct(self, out: Tensor, y: Tensor) -> dict[str, int]:
+        return {"acc": int((out.argmax(1) == y).sum())}
+
+
+@dataclass
+class TrainSpec:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    schedule: str = "constant"  # constant | onecycle (cosine one-cycle over all steps)
+    precision: str = "auto"  # auto | fp32 | bf16: auto = bf16 where the hardware has it (see use_bf16)
+    seed: int = 0
+    eval_batch: int = 1000
+
+
+@dataclass
+class FitResult:
+    name: str
+    history: list[dict[str, float]] = field(default_factory=list)  # one dict per epoch
+    train_s: float = 0.0  # wall time of the training epochs (without evaluation)
+    test_s: float = 0.0  # wall time of one inference pass over the test set
+    final: dict[str, float] = field(default_factory=dict)  # last epoch's metrics
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "cuda" and not torch.cuda.is_available():
+        from mnistlab.errors import UserError
+
+        raise UserError("--device cuda asked for, but no CUDA GPU is visible to PyTorch; use --device cpu")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def configure_threads() -> int:
+    """Use every core this process may run on (containers often allow fewer than os.cpu_count())."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(n)
+    return n
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with native bf16 matmul units (AVX512-BF16 / AMX), where oneDNN runs bf16 faster than fp32."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return ("amx_bf16" in flags or "avx512_bf16" in flags) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """auto = bf16 autocast on CUDA and on CPUs with native bf16 (measured faster at equal accuracy, see
+    docs/BENCHMARKS.md); fp32 elsewhere, where emulated bf16 would be slower."""
+    if precision == "auto":
+        return device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
+    return precision == "bf16"
+
+
+def make_optimizer(model: nn.Module, spec: TrainSpec, device: torch.device) -> torch.optim.Adam:
+    try:  # the fused kernel updates all parameters in one pass (CPU and CUDA in torch >= 2.4)
+        return torch.optim.Adam(model.parameters(), lr=spec.lr, betas=spec.betas, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(model.parameters(), lr=spec.lr, betas=spec.betas)
+
+
+def predict(model: nn.Module, x: Tensor, batch: int = 1000, bf16: bool = False) -> Any:
+    """Model outputs for all of x, in batches, without autograd. Returns a tensor or a tuple of tensors."""
+    model.eval()
+    device = next(model.parameters()).device
+    outs: list[Any] = []
+    with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+        for i in range(0, len(x), batch):
+            outs.append(model(x[i:i + batch].to(device, non_blocking=True)))
+    if isinstance(outs[0], tuple):
+        return tuple(torch.cat([o[k].float() for o in outs]) for k in range(len(outs[0])))
+    return torch.cat([o.float() for o in outs])
+
+
+def evaluate(model: nn.Module, task: Task, x: Tensor, y: Tensor, batch: int = 1000,
+             bf16: bool = False) -> dict[str, float]:
+    out = predict(model, x, batch, bf16)
+    y = y.to(out[0].device if isinstance(out, tuple) else out.device)
+    return {k: v / len(x) for k, v in task.correct(out, y).items()}
+
+
+def _lr_at(spec: TrainSpec, step: int, total: int) -> float:
+    if spec.schedule == "constant":
+        return spec.lr
+    warm = max(1, int(0.15 * total))  # one-cycle: linear warm-up, then cosine decay to ~0
+    if step < warm:
+        return spec.lr * (0.1 + 0.9 * step / warm)
+    return spec.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+
+def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name: str,
+        test: tuple[Tensor, Tensor] | None = None, task: Task | None = None, out_dir: Path | None = None,
+        device: str | torch.device = "auto", on_epoch: Callable[[dict[str, float]], None] | None = None,
+        ) -> FitResult:
+    """Train `model` on train = (x (N, ...) float, y (N,) or (N, T) int64) for spec.epochs epochs.
+
+    With `out_dir`, writes `checkpoint.pt` after each epoch, `model.pt` + `history.json` at the end, and
+    TensorBoard scalars under `out_dir/tensorboard`; a finished model is loaded instead of retrained.
+    The test set, if given, is only evaluated and reported, never used to choose anything."""
+    task = task or Classification()
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    bf16 = use_bf16(spec.precision, dev)
+    model.to(dev)
+    if out_dir is not None and (done := _load_finished(model, out_dir, spec, name)) is not None:
+        return done
+    opt = make_optimizer(model, spec, dev)
+    gen = torch.Generator().manual_seed(spec.seed)
+    result, start = FitResult(name), 0
+    if out_dir is not None:
+        start = _resume(model, opt, gen, result, out_dir, spec)
+    x, y = train[0].to(dev), train[1].to(dev)
+    n, steps_per_epoch = len(x), math.ceil(len(train[0]) / spec.batch_size)
+    writer = _tensorboard(out_dir, start)
+    for epoch in range(start, spec.epochs):
+        model.train()
+        perm = torch.randperm(n, generator=gen).to(dev)
+        t0, loss_sum, counts = time.perf_counter(), torch.zeros((), device=dev), {}
+        for i in range(steps_per_epoch):
+            for g in opt.param_groups:
+                g["lr"] = _lr_at(spec, epoch * steps_per_epoch + i, spec.epochs * steps_per_epoch)
+            idx = perm[i * spec.batch_size:(i + 1) * spec.batch_size]
+            xb, yb = x[idx], y[idx]
+            with torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
+                out = model(xb)
+                loss = task.loss(out, yb)
+            if dev.type == "cpu" or i % 50 == 0:  # .item() syncs a GPU: check it only now and then there
+                _check_finite(loss, name, epoch, i)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * len(idx)
+            for k, v in task.correct(out.detach() if isinstance(out, Tensor) else out, yb).items():
+                counts[k] = counts.get(k, 0) + v
+        _check_finite(loss_sum, name, epoch, steps_per_epoch - 1)
+        result.train_s += time.perf_counter() - t0
+        row = {"epoch": epoch + 1, "loss": float(loss_sum) / n, "train_s": result.train_s,
+               **{f"train_{k}": v / n for k, v in counts.items()}}
+        if test is not None:
+            row.update({f"test_{k}": v for k, v in evaluate(model, task, *test, spec.eval_batch, bf16).items()})
+        result.history.append(row)
+        _log_epoch(name, row, spec.epochs, writer)
+        if on_epoch:
+            on_epoch(row)
+        if out_dir is not None:
+            _save_checkpoint(model, opt, gen, result, out_dir, spec, epoch + 1)
+    if writer:
+        writer.close()
+    if test is not None:
+        t0 = time.perf_counter()
+        predict(model, test[0], spec.eval_batch, bf16)
+        result.test_s = time.perf_counter() - t0
+    result.final = dict(result.history[-1]) if result.history else {}
+    if out_dir is not None:
+        _save_finished(model, result, out_dir, spec)
+    return result
+
+
+# ---------------------------------------------------------------- helpers of fit
+def _check_finite(loss: Tensor, name: str, epoch: int, step: int) -> None:
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise TrainingDiverged(name, epoch + 1, step, value)
+
+
+def _log_epoch(name: str, row: dict[str, float], epochs: int, writer: Any) -> None:
+    parts = [f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "train_s")]
+    log(f"{name} epoch {row['epoch']}/{epochs} {' '.join(parts)} ({row['train_s']:.1f} s)")
+    if writer:
+        for k, v in row.items():
+            if k != "epoch":
+                writer.add_scalar(f"{name}/{k}", v, row["epoch"])
+        writer.flush()
+
+
+def _tensorboard(out_dir: Path | None, start: int) -> Any:
+    if out_dir is None:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    # purge_step drops events a killed run wrote after its last checkpoint
+    return SummaryWriter(str(out_dir / "tensorboard"), purge_step=start + 1 if start else None)
+
+
+def _fingerprint(spec: TrainSpec) -> dict[str, Any]:
+    return json_safe(asdict(spec))
+
+
+def json_safe(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def _save_checkpoint(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, result: FitResult,
+                     out_dir: Path, spec: TrainSpec, epoch: int) -> None:
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state(),
+             "epoch": epoch, "history": result.history, "train_s": result.train_s, "spec": _fingerprint(spec)}
+    with atomic_path(out_dir / "checkpoint.pt") as tmp:
+        torch.save(state, tmp)
+
+
+def _resume(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, result: FitResult,
+            out_dir: Path, spec: TrainSpec) -> int:
+    path = out_dir / "checkpoint.pt"
+    if not path.is_file():
+        return 0
+    state = safe_load(path)
+    if state.get("spec") != _fingerprint(spec):
+        log(f"{path}: written with other settings, starting {result.name} afresh")
+        return 0
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    gen.set_state(state["rng"])
+    result.history, result.train_s = list(state["history"]), float(state["train_s"])
+    log(f"{result.name}: resuming after epoch {state['epoch']}")
+    return int(state["epoch"])
+
+
+def safe_load(path: Path) -> Any:
+    """torch.load that never runs pickled code: a tampered file is refused with a clear error."""
+    from mnistlab.errors import UserError
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # UnpicklingError, RuntimeError, EOFError: all mean "not a checkpoint we trust"
+        raise UserError(f"{path}: not a valid checkpoint ({type(err).__name__}); delete it to retrain") from None
+
+
+def _save_finished(model: nn.Module, result: FitResult, out_dir: Path, spec: TrainSpec) -> None:
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save(model.state_dict(), tmp)
+    atomic_write_json(out_dir / "history.json", {**asdict(result), "spec": _fingerprint(spec)})
+    (out_dir / "checkpoint.pt").unlink(missing_ok=True)
+
+
+def _load_finished(model: nn.Module, out_dir: Path, spec: TrainSpec, name: str) -> FitResult | None:
+    meta = read_json(out_dir / "history.json")
+    if meta is None or not (out_dir / "model.pt").is_file() or meta.get("spec") != _fingerprint(spec):
+        return None
+    model.load_state_dict(safe_load(out_dir / "model.pt"))
+    log(f"{name}: already trained, loaded {out_dir / 'model.pt'}")
+    return FitResult(name, meta["history"], meta["train_s"], meta["test_s"], meta["final"])
+
+
+def to_tensors(x: Any, y: Any, image: bool = True) -> tuple[Tensor, Tensor]:
+    """uint8 images (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1] (or (N, 784) with image=False);
+    labels -> int64."""
+    xt = torch.as_tensor(x).float().div_(255.0)
+    xt = xt.unsqueeze(1) if image else xt.reshape(len(xt), -1)
+    return xt.contiguous(), torch.as_tensor(y).long()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's global RNG (weight init). Shuffling uses its own generator, seeded from TrainSpec.seed."""
+    torch.manual_seed(seed)

@@ -10,10 +10,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
-from mnistlab.runs import atomic_path  # noqa: E402
+from mnistlab.runs import atomic_path
 
 DPI = 150
 _styled = False

@@ -24,7 +24,7 @@ STUDIES = ("pca", "perceptron", "mlp", "cnn", "viz", "mtl")
 
 @dataclass
 class PCAConfig:
-    n_components: int = 50  # components fitted, for the scree plot; the scatter uses the first two
+    n_components: int = 50  # components drawn in the scree plot and saved (all 784 are fitted: exact cumulatives)
     scatter_points: int = 20000  # points drawn in the scatter (all 60k are fitted); fewer keeps it legible
     subset: int = 0  # 0 = all 60,000 training images; N > 0 = the first N (smoke runs)
 

@@ -6,6 +6,7 @@ import argparse
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from mnistlab import config as configs
 from mnistlab.config import STUDIES
@@ -41,10 +42,16 @@ def run(a: argparse.Namespace) -> int:
     with RunDir.open(out, cfg.to_dict()) as rd:
         log(f"run folder {rd.path} (profile {cfg.profile}, seed {cfg.seed})")
         status = run_studies(cfg, rd, names)
-        if not a.no_deliverables and all(rd.is_done(s) for s in STUDIES):
-            for kind in DELIVERABLES:
-                deliverable(kind, rd.path, a.name)
-        print_summary(rd, status, time.perf_counter() - t0)
+        built: dict[str, Path] = {}
+        if a.no_deliverables:
+            pass
+        elif all(rd.is_done(s) or rd.metrics().get(f"status.{s}") == "failed" for s in STUDIES):
+            built = deliverables(rd.path, a.name)
+        else:
+            left = [s for s in STUDIES if not rd.is_done(s)]
+            log(f"[deliverables] skipped: {', '.join(left)} not run in {rd.path} yet "
+                f"(`mnistlab report --run {rd.path}` builds a partial report)")
+        print_summary(rd, status, time.perf_counter() - t0, built)
     return 1 if "failed" in status.values() else 0
 
 
@@ -65,12 +72,77 @@ def deliverable(kind: str, run_dir: Path, name: str | None) -> int:
     return 0
 
 
-def print_summary(rd: RunDir, status: dict[str, str], seconds: float) -> None:
+def fingerprint(run_dir: Path, kind: str, name: str | None) -> str:
+    """A hash of everything a deliverable is made from: the config, each study's summary and completion, the
+    headline metrics (without the report's own `report.*` keys) and the package's source. Unchanged hash:
+    the deliverable is up to date and a re-run skips it."""
+    import hashlib
+    import json
+
+    import mnistlab
+
+    h = hashlib.sha256(f"{kind}:{name}".encode())
+    metrics = {k: v for k, v in RunDir(run_dir).metrics().items() if not k.startswith("report.")}
+    h.update(json.dumps(metrics, sort_keys=True).encode())
+    for path in [run_dir / "config.json"] + [run_dir / s / f for s in STUDIES for f in ("summary.json", ".done")]:
+        h.update(path.read_bytes() if path.is_file() else b"-")
+    package = Path(mnistlab.__file__).parent
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".typ", ".yml") and "__pycache__" not in path.parts:
+            h.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+def deliverables(run_dir: Path, name: str | None) -> dict[str, Path]:
+    """Notebook, report and bundle, each rebuilt only when its inputs changed since it was last built."""
+    from mnistlab.runs import atomic_write_json, read_json
+
+    stamp = run_dir / ".deliverables.json"
+    done = read_json(stamp, {})
+    outputs = {"notebook": run_dir / "study.ipynb", "report": run_dir / "report.pdf",
+               "bundle": run_dir / f"{name or 'Assignment2_Group_N'}.zip"}
+    for kind in DELIVERABLES:
+        key = fingerprint(run_dir, kind, name)
+        if done.get(kind) == key and outputs[kind].is_file():
+            log(f"[{kind}] up to date: {outputs[kind]}")
+            continue
+        t0 = time.perf_counter()
+        deliverable(kind, run_dir, name)
+        done[kind] = key
+        atomic_write_json(stamp, done)
+        log(f"[{kind}] built in {time.perf_counter() - t0:.1f} s")
+    return outputs
+
+
+# Headline numbers of the final table: the first of each study's keys that exists in metrics.json.
+HEADLINES = {
+    "pca": ("pca.cum_var.2",),
+    "perceptron": ("perceptron.0_1.test_acc", "perceptron.mean.test_acc"),
+    "mlp": ("mlp.3_1.test_acc",),
+    "cnn": ("cnn.4_1.test_acc",),
+    "viz": ("viz.dream.independent_prob", "viz.dream.prob"),
+    "mtl": ("mtl.single.items.test_acc", "mtl.best.items.test_acc"),
+}
+
+
+def _headline(study: str, metrics: dict[str, Any]) -> str:
+    keys = [k for k in HEADLINES.get(study, ()) if isinstance(metrics.get(k), int | float)]
+    if not keys:  # fall back on any accuracy the study reported
+        keys = sorted(k for k, v in metrics.items() if k.startswith(study + ".") and k.endswith("test_acc")
+                      and isinstance(v, float))[:1]
+    return ", ".join(f"{k.split('.', 1)[1]} = {metrics[k]:.4f}" for k in keys[:1])
+
+
+def print_summary(rd: RunDir, status: dict[str, str], seconds: float, built: dict[str, Path] | None = None) -> None:
+    """The closing table: per study its state, wall time, a headline number and its folder; then the deliverables."""
     metrics = rd.metrics()
-    print(f"\n{'study':<11}{'status':<9}{'time (s)':>9}  headline")
+    print(f"\n{'study':<11}{'status':<9}{'time (s)':>9}  {'headline':<36}files")
     for study, state in status.items():
         t = metrics.get(f"time.{study}.s")
-        heads = [f"{k.split('.', 1)[1]}={v:.4f}" for k, v in sorted(metrics.items())
-                 if k.startswith(study + ".") and k.endswith("test_acc") and isinstance(v, float)][:3]
-        print(f"{study:<11}{state:<9}{t if t is not None else float('nan'):>9.1f}  {', '.join(heads)}")
-    print(f"total {seconds:.1f} s; files in {rd.path}")
+        t_text = f"{t:9.1f}" if isinstance(t, int | float) else f"{'-':>9}"
+        print(f"{study:<11}{state:<9}{t_text}  {_headline(study, metrics):<36}{rd.path / study}")
+    for kind, path in (built or {}).items():
+        print(f"{kind:<11}{'ready' if path.is_file() else 'missing':<9}{'':>9}  {'':<36}{path}")
+    words = metrics.get("report.words")
+    extra = f"; report body {words:,} words" if isinstance(words, int) and built else ""
+    print(f"total {seconds:.1f} s{extra}; files in {rd.path}")

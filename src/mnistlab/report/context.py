@@ -1,0 +1,65 @@
+"""The report's data: everything the Typst template shows, read from a run folder and formatted, as one dict
+that `build` writes to `data.json`. Per-study extraction lives in `sections.py`; a study whose files lack
+something the report needs is shown as incomplete (with what is missing) instead of failing the whole report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mnistlab.config import STUDIES
+from mnistlab.log import log
+from mnistlab.report import sections
+from mnistlab.report.results import MissingResult, Results, fmt
+
+TITLES = {
+    "pca": "Principal component analysis",
+    "perceptron": "The perceptron",
+    "mlp": "Multi-layer perceptrons",
+    "cnn": "Convolutional networks",
+    "viz": "Visualising the CNN",
+    "mtl": "Multi-task learning",
+}
+
+
+def study_context(r: Results, study: str) -> dict[str, Any]:
+    """{status, why, ...study fields}. status: done | failed | missing | incomplete."""
+    status = r.status(study)
+    if status != "done":
+        why = "the run recorded a failure, see metrics.jsonl" if status == "failed" else None
+        return {"status": status, "why": why}
+    try:
+        return {"status": "done", "why": None, **getattr(sections, study)(r)}
+    except MissingResult as err:
+        log(f"[report] {study}: {err}; its section is marked incomplete")
+        return {"status": "incomplete", "why": str(err)}
+
+
+def run_info(r: Results) -> dict[str, Any]:
+    """The run's identity for the title page: profile, seeds, device, versions, wall times."""
+    env = r.env
+    device = env.get("gpu") or f"CPU ({env.get('cpu_count', '?')} cores, {env.get('torch_threads', '?')} threads)"
+    times = {s: r.metrics.get(f"time.{s}.s") for s in STUDIES}
+    total = sum(t for t in times.values() if isinstance(t, int | float))
+    return {
+        "profile": str(r.config.get("profile", "?")), "seed": str(r.config.get("seed", "?")),
+        "seeds": r.seeds, "multi_seed": r.seeds > 1, "device": device,
+        "torch": str(env.get("torch", "?")), "python": str(env.get("python", "?")),
+        "git": str(env.get("git_sha") or "unknown")[:10], "started": str(env.get("started", "?"))[:10],
+        "minutes": fmt(total / 60, 1),
+        "times": {"header": ["study", "status", "wall time (s)"],
+                  "rows": [[TITLES[s], r.status(s), fmt(times[s], 1) if isinstance(times[s], int | float)
+                            else "-"] for s in STUDIES], "align": "llr"},
+    }
+
+
+def build_context(run_dir: Path) -> dict[str, Any]:
+    """The whole data.json for the template."""
+    r = Results.load(run_dir)
+    ctx: dict[str, Any] = {"run": run_info(r), "titles": TITLES}
+    for study in STUDIES:
+        ctx[study] = study_context(r, study)
+    ctx["all_done"] = all(ctx[s]["status"] == "done" for s in STUDIES)
+    ctx["spread_note"] = (f"mean \u00b1 standard deviation over n = {r.seeds} seeds" if r.seeds > 1
+                          else "one seed")
+    return ctx

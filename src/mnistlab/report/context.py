@@ -12,13 +12,13 @@ from mnistlab.log import log
 from mnistlab.report import sections
 from mnistlab.report.results import MissingResult, Results, fmt
 
-TITLES = {
-    "pca": "Principal component analysis",
-    "perceptron": "The perceptron",
+TITLES = {  # section titles; the section number is the brief's task number
+    "pca": "Principal component analysis of MNIST",
+    "perceptron": "A perceptron in NumPy",
     "mlp": "Multi-layer perceptrons",
-    "cnn": "Convolutional networks",
+    "cnn": "Convolutional neural networks",
     "viz": "Visualising the CNN",
-    "mtl": "Multi-task learning",
+    "mtl": "Multi-task learning on Fashion-MNIST",
 }
 
 

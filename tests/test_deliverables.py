@@ -1,0 +1,161 @@
+"""The deliverables (issue 7): notebook, report and bundle built from a real smoke run through the CLI, and the
+checks behind them (word count, Typst warnings, unsafe zip paths, error cells) on tiny inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from mnistlab.config import STUDIES
+from mnistlab.errors import UserError
+from mnistlab.report.context import TITLES
+
+NAME = "Assignment2_Group_T"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All six studies on tiny subsets, then notebook, report and bundle: the one command a user runs."""
+    out = tmp_path_factory.mktemp("deliverables") / "run"
+    res = run_cli("run", "--profile", "smoke", "--out", str(out), "--name", NAME)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out
+
+
+def _pdf_text(path: Path) -> tuple[str, list[str]]:
+    import pypdf
+
+    reader = pypdf.PdfReader(path)
+    outline = [o.title for o in reader.outline if not isinstance(o, list)]
+    return "\n".join(p.extract_text() for p in reader.pages), outline
+
+
+def test_notebook_executed_without_errors(smoke_run: Path) -> None:
+    import nbformat
+
+    nb = nbformat.read(smoke_run / "study.ipynb", as_version=4)
+    assert [c["id"] for c in nb.cells] == [f"cell-{i:03d}" for i in range(len(nb.cells))]
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 6  # figures embedded
+    code = "".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "def predict" not in code  # the notebook calls the package ...
+    shown = json.dumps([o.get("data", {}) for o in outputs])
+    assert "def predict" in shown and "def optimize" in shown  # ... and shows its source
+
+
+def test_notebook_reexecution_is_byte_identical(smoke_run: Path) -> None:
+    before = (smoke_run / "study.ipynb").read_bytes()
+    res = run_cli("notebook", "--run", str(smoke_run))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (smoke_run / "study.ipynb").read_bytes() == before
+
+
+def test_report_sections_words_and_figures(smoke_run: Path) -> None:
+    text, outline = _pdf_text(smoke_run / "report.pdf")
+    for i, study in enumerate(STUDIES, 1):
+        assert f"{i} {TITLES[study]}" in outline, outline
+    assert "no results in this run" not in text
+    assert "Contributions" in outline and "References" in outline
+    words = json.loads((smoke_run / "report" / "words.json").read_text())
+    assert 2700 <= words["body_words"] <= 3300 and words["enforced"]
+    assert json.loads((smoke_run / "metrics.json").read_text())["report.words"] == words["body_words"]
+    assert len(words["figures"]) >= 12
+    for fig in words["figures"]:
+        assert (smoke_run / fig.lstrip("/")).is_file(), fig
+
+
+def test_bundle_has_exactly_three_parts(smoke_run: Path) -> None:
+    from mnistlab.report.bundle import safe_member
+
+    with zipfile.ZipFile(smoke_run / f"{NAME}.zip") as zf:
+        names = zf.namelist()
+        assert {n.split("/", 1)[0] for n in names} == {f"{NAME}.ipynb", f"{NAME}.pdf", f"{NAME}.code"}
+        assert zf.read(f"{NAME}.pdf") == (smoke_run / "report.pdf").read_bytes()
+    assert all(safe_member(n) == n for n in names)
+    code = {n.split("/", 1)[1] for n in names if n.startswith(f"{NAME}.code/")}
+    assert {"README.md", "requirements.txt", "src/mnistlab/cli.py", "src/mnistlab/notebooks/study.py"} <= code
+    assert not [n for n in names if n.endswith((".pt", ".npz", ".npy", ".gz", ".pyc", ".zip"))]
+
+
+def test_rerun_skips_finished_work(smoke_run: Path) -> None:
+    res = run_cli("run", "--profile", "smoke", "--out", str(smoke_run), "--name", NAME)
+    assert res.returncode == 0, res.stderr[-2000:]
+    for kind in ("notebook", "report", "bundle"):
+        assert f"[{kind}] up to date" in res.stderr
+    assert "report body" in res.stdout and f"{NAME}.zip" in res.stdout
+
+
+def test_report_builds_with_a_failed_and_a_missing_study(smoke_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "partial"
+    shutil.copytree(smoke_run, run, ignore=shutil.ignore_patterns("*.pt", "tensorboard", "*.zip"))
+    (run / "mtl" / ".done").unlink()  # missing
+    (run / "perceptron" / ".done").unlink()  # failed
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "status.perceptron": "failed"}))
+    res = run_cli("report", "--run", str(run))
+    assert res.returncode == 0, res.stderr[-2000:]
+    text, _ = _pdf_text(run / "report.pdf")
+    assert "status: failed" in text and "status: missing" in text
+
+
+def test_word_count_keeps_prose_only(tmp_path: Path) -> None:
+    from mnistlab.report import typst_doc
+
+    (tmp_path / "d.typ").write_text(
+        '#let body(it) = [#par(it)<body>]\n#set text(font: "Arimo")\n= A heading not counted\n'
+        "#body[Five words, with $x^2$ maths: 98.5% -- yes.]\n#figure(rect(), caption: [not counted]) <f>\n"
+        "#body[See @f and *bold* text.]\nUnlabelled text is not counted.\n")
+    comp = typst_doc.compiler(tmp_path / "d.typ", tmp_path)
+    typst_doc.compile_checked(comp)
+    texts = typst_doc.body_text(comp)
+    assert typst_doc.count_words(texts) == 6 + 4  # "Five words, with maths: 98.5% yes." + "See and bold text."
+
+
+def test_typst_warning_is_an_error(tmp_path: Path) -> None:
+    from mnistlab.report import typst_doc
+
+    (tmp_path / "d.typ").write_text('#set text(font: "No Such Font")\nHello\n')
+    with pytest.raises(RuntimeError, match="warned"):
+        typst_doc.compile_checked(typst_doc.compiler(tmp_path / "d.typ", tmp_path))
+
+
+@pytest.mark.parametrize("name", ["../x.py", "/etc/passwd", "a\\b", "C:/x", "a/../../b", ""])
+def test_unsafe_zip_members_are_refused(name: str) -> None:
+    from mnistlab.report.bundle import safe_member
+
+    with pytest.raises(ValueError):
+        safe_member(name)
+
+
+def test_bundle_and_report_refuse_bad_input(tmp_path: Path) -> None:
+    res = run_cli("report", "--run", str(tmp_path))
+    assert res.returncode == 2 and "not a run folder" in res.stderr and "Traceback" not in res.stderr
+    (tmp_path / "config.json").write_text("{}")
+    res = run_cli("bundle", "--run", str(tmp_path), "--name", "../evil")
+    assert res.returncode == 2 and "bundle name" in res.stderr
+
+
+def test_notebook_error_cell_fails(tmp_path: Path) -> None:
+    from mnistlab.report.notebook import load_source, run_notebook
+
+    src = tmp_path / "nb.py"
+    src.write_text("# %%\nx = 1\n\n# %%\nraise ValueError('boom')\n")
+    with pytest.raises(UserError, match=r"cell-001: ValueError: boom"):
+        run_notebook(load_source(src), tmp_path)
+
+
+def test_diagrams_match_the_models() -> None:
+    import torch
+
+    from mnistlab.models import create, param_count
+    from mnistlab.report.diagrams import trace
+
+    layers = trace(create("cnn_4_1"), torch.zeros(1, 1, 28, 28))
+    assert [ly.shape for ly in layers] == ["32×28×28", "64×14×14", "128×7×7", "6272", "10"]
+    assert sum(ly.params for ly in layers) == param_count(create("cnn_4_1")) == 227_306

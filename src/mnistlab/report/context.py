@@ -53,10 +53,25 @@ def run_info(r: Results) -> dict[str, Any]:
     }
 
 
+def config_strings(config: dict[str, Any]) -> dict[str, Any]:
+    """config.json with every leaf as text ('0.001', '12', 'yes'), for the method paragraphs."""
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            out[k] = config_strings(v)
+        elif isinstance(v, bool):
+            out[k] = "yes" if v else "no"
+        elif isinstance(v, float):
+            out[k] = f"{v:g}"
+        else:
+            out[k] = str(v)
+    return out
+
+
 def build_context(run_dir: Path) -> dict[str, Any]:
     """The whole data.json for the template."""
     r = Results.load(run_dir)
-    ctx: dict[str, Any] = {"run": run_info(r), "titles": TITLES}
+    ctx: dict[str, Any] = {"run": run_info(r), "titles": TITLES, "cfg": config_strings(r.config)}
     for study in STUDIES:
         ctx[study] = study_context(r, study)
     ctx["all_done"] = all(ctx[s]["status"] == "done" for s in STUDIES)

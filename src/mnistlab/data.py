@@ -176,9 +176,9 @@ def load_array(folder: str, base: str, split: str, data_dir: str | Path | None =
     npy, meta = cdir / f"{base}-{SHA256[key][:16]}.npy", cdir / f"{base}-{SHA256[key][:16]}.json"
     sig = _signature(src)
     try:
-        if npy.is_file() and sig in json.loads(meta.read_text())["verified_sources"]:
+        if npy.is_file() and sig in _verified_sources(meta):
             return np.load(npy)
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError):
         pass  # an unreadable cache is rebuilt below
     arr = _decode(src.read_bytes(), key, str(src))
     _check_shape(arr, base, split, str(src))
@@ -186,11 +186,21 @@ def load_array(folder: str, base: str, split: str, data_dir: str | Path | None =
         buf = io.BytesIO()
         np.save(buf, arr)
         atomic_write_bytes(npy, buf.getvalue())
-        old = json.loads(meta.read_text())["verified_sources"] if meta.is_file() else []
+        old = _verified_sources(meta)
         atomic_write_json(meta, {"sha256": SHA256[key], "verified_sources": [*old[-7:], sig]})
-    except (OSError, ValueError, KeyError):
+    except OSError:
         pass  # a read-only cache dir only costs speed
     return arr
+
+
+def _verified_sources(meta: Path) -> list[dict[str, object]]:
+    """The source signatures a cache entry was verified against; [] for a missing or damaged record (which is
+    then rewritten: a damaged record must not switch the cache off for good)."""
+    try:
+        sources = json.loads(meta.read_text())["verified_sources"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [s for s in sources if isinstance(s, dict)] if isinstance(sources, list) else []
 
 
 def load_split(name: str, split: str, data_dir: str | Path | None = None) -> Split:

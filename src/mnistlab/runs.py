@@ -14,10 +14,13 @@ Layout of a run (`runs/<name>/`):
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,6 +32,9 @@ from typing import Any
 from mnistlab.errors import UserError
 
 SCHEMA_VERSION = 1
+# Temp files of the atomic writers: `.<name>.<8 random chars>.tmp[.<ext>]`. A process killed mid-write leaves one
+# behind; `sweep_temps` removes them when the next process takes the run's lock.
+_TEMP = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?")
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -88,7 +94,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     it is renamed onto `path` only if the block finishes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
     try:
         yield Path(tmp)
@@ -96,6 +102,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def is_temp(path: str | Path) -> bool:
+    """True for a temp file left by `atomic_write_bytes` / `atomic_path`."""
+    return _TEMP.fullmatch(Path(path).name) is not None
+
+
+def sweep_temps(root: str | Path) -> list[Path]:
+    """Delete the temp files under `root` that killed writers left behind; returns them. Call it only while
+    holding the run's lock, so no live writer's temp file is taken."""
+    stray = [p for p in Path(root).rglob("*") if p.is_file() and is_temp(p)]
+    for p in stray:
+        p.unlink(missing_ok=True)
+    return stray
 
 
 def read_json(path: str | Path, default: Any = None) -> Any:
@@ -149,9 +169,8 @@ class RunDir:
             raise UserError(f"--out {path} is a file, not a folder; choose another --out")
         try:
             path.mkdir(parents=True, exist_ok=True)
-            probe = path / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
+            with tempfile.TemporaryFile(dir=path) as probe:  # unnamed: nothing is left even if we die here
+                probe.write(b"ok")
         except OSError as err:
             raise UserError(f"cannot write to run folder {path} ({err.strerror}); choose another --out") from None
         rd = cls(path)
@@ -160,30 +179,45 @@ class RunDir:
             changed = sorted(k for k in set(old) | set(config) if old.get(k) != json.loads(to_json(config)).get(k))
             raise UserError(f"{path} holds a run with a different config (differs in: {', '.join(changed)}); "
                             "use another --out or delete that folder")
-        atomic_write_json(rd.path / "config.json", config)
-        atomic_write_json(rd.path / "env.json", environment())
+        if old is None:
+            atomic_write_json(rd.path / "config.json", config)
         return rd
 
-    # -- lock: one process per run folder; a lock left by a dead process is taken over
+    # -- lock: one process per run folder. The lock is the kernel's flock on `.lock`: it dies with its holder
+    # (even by kill -9), and unlike "create the file, then write the pid" it has no window in which two starting
+    # processes both think they own the folder. The pid in the file names the owner in the message.
     def __enter__(self) -> RunDir:
         lock = self.path / ".lock"
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
+        while True:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                pid = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid) and pid != os.getpid():
-                raise UserError(f"{self.path} is in use by process {pid}; wait for it or use another --out") from None
-            lock.unlink(missing_ok=True)
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise UserError(f"{self.path} is in use by {_owner(lock)}; wait for it or use another --out") from None
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                    break  # else the last owner removed the file between our open and flock: take the new one
+            os.close(fd)
+        pid = _pid_in(lock)
+        if pid and pid != os.getpid() and _alive(pid):  # a live pid written by a process that holds no flock
+            os.close(fd)
+            raise UserError(f"{self.path} is in use by process {pid}; wait for it or use another --out "
+                            f"(if {pid} is not mnistlab, delete {lock})")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+        sweep_temps(self.path)  # what a killed writer left; we own the folder now, so none is live
+        atomic_write_json(self.path / "env.json", environment())  # the environment of the process that owns it
         return self
 
     def __exit__(self, *exc: object) -> None:
-        (self.path / ".lock").unlink(missing_ok=True)
+        fd = getattr(self, "_lock_fd", None)
+        if fd is None:
+            return
+        (self.path / ".lock").unlink(missing_ok=True)  # while still locked: see the inode check in __enter__
+        os.close(fd)
+        self._lock_fd = None
 
     # -- per-study folders and completion
     def study_dir(self, study: str) -> Path:
@@ -199,7 +233,7 @@ class RunDir:
         metrics = {**metrics, f"time.{study}.s": round(seconds, 3)}
         atomic_write_json(self.study_dir(study) / "summary.json",
                           {"schema_version": SCHEMA_VERSION, "study": study, **summary})
-        self.add_metrics(metrics)
+        self.add_metrics(metrics, drop=(f"status.{study}",))  # a failure of an earlier attempt no longer holds
         total = read_json(self.path / "summary.json", {"schema_version": SCHEMA_VERSION, "studies": {}})
         total["studies"][study] = {"status": "done", "seconds": round(seconds, 3), **summary}
         total["metrics"] = read_json(self.path / "metrics.json", {})
@@ -208,12 +242,18 @@ class RunDir:
 
     def fail_study(self, study: str, message: str) -> None:
         self.add_metrics({f"status.{study}": "failed"})
+        total = read_json(self.path / "summary.json", {"schema_version": SCHEMA_VERSION, "studies": {}})
+        total["studies"][study] = {"status": "failed", "message": message}
+        total["metrics"] = read_json(self.path / "metrics.json", {})
+        atomic_write_json(self.path / "summary.json", total)
         self.log_event({"event": "study_failed", "study": study, "message": message})
 
     # -- metrics
-    def add_metrics(self, metrics: dict[str, Any]) -> None:
-        """Merge flat dotted-key metrics into metrics.json (read-modify-write under the run lock)."""
+    def add_metrics(self, metrics: dict[str, Any], drop: tuple[str, ...] = ()) -> None:
+        """Merge flat dotted-key metrics into metrics.json (read-modify-write under the run lock); remove `drop`."""
         current = read_json(self.path / "metrics.json", {})
+        for key in drop:
+            current.pop(key, None)
         current.update(metrics)
         atomic_write_json(self.path / "metrics.json", current)
 
@@ -221,11 +261,33 @@ class RunDir:
         return read_json(self.path / "metrics.json", {})
 
     def log_event(self, record: dict[str, Any]) -> None:
-        """Append one JSON line to metrics.jsonl. A line is written whole with one write call."""
+        """Append one JSON line to metrics.jsonl with one write call. A write that fails part-way (full disk) is
+        cut back off, so the file never ends in half a line."""
         line = json.dumps(_clean(json.loads(json.dumps(record, default=_json_default))), sort_keys=True) + "\n"
-        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
+        path, data = self.path / "metrics.jsonl", line.encode("utf-8")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                if os.write(fd, data) != len(data):
+                    raise OSError(errno.ENOSPC, "short write, disk full?", str(path))
+            except OSError:
+                os.ftruncate(fd, size)
+                raise
+        finally:
+            os.close(fd)
+
+
+def _pid_in(lock: Path) -> int:
+    try:
+        return int(lock.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _owner(lock: Path) -> str:
+    pid = _pid_in(lock)
+    return f"process {pid}" if pid else "another process (starting up)"
 
 
 def _alive(pid: int) -> bool:

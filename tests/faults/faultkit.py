@@ -1,0 +1,142 @@
+"""Tools shared by the fault-injection suite: record what a fault did, find half-written files, compare runs.
+
+Every test of the suite checks its outcome with asserts; when MNISTLAB_FAULT_LOG names a file (the report script
+`tests/faults/report.py` sets it) the observations are also appended there as JSON lines, one per fault tried, and
+the script turns them into docs/RELIABILITY.md. Without it, `record` does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnistlab.runs import is_temp
+
+LOG_ENV = "MNISTLAB_FAULT_LOG"
+# metrics.json keys that measure wall time: they differ between any two runs, so run comparisons leave them out
+TIMING_KEY = re.compile(r"(^time\.|_s$|\.s$|seconds|per_s)")
+
+
+# ---------------------------------------------------------------- recording
+def record(fault: str, injected: str, **observed: Any) -> None:
+    """One row of the reliability table: the fault, how it was injected, and what was observed."""
+    path = os.environ.get(LOG_ENV)
+    if not path:
+        return
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    row = {"test": test, "fault": fault, "injected": injected, **observed}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, default=str, sort_keys=True) + "\n")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The CLI's own error lines (`mnistlab: ...`); log lines of a run carry a timestamp instead."""
+    return [line for line in stderr.splitlines() if line.startswith("mnistlab:")]
+
+
+def cli_outcome(res: subprocess.CompletedProcess[str], run_dir: Path | None = None) -> dict[str, Any]:
+    """What a user saw: exit code, the error line(s), whether a traceback was printed, bad files left behind."""
+    errs = error_lines(res.stderr)
+    return {"exit": res.returncode, "message": errs[-1] if errs else "", "error_lines": len(errs),
+            "traceback": "Traceback" in res.stderr + res.stdout,
+            "half_written": audit(run_dir) if run_dir is not None and run_dir.exists() else []}
+
+
+def assert_user_error(out: dict[str, Any], *needles: str, code: int = 2) -> None:
+    """A clean refusal: the exit code, exactly one error line that says `needles`, no traceback, no bad file."""
+    assert out["exit"] == code, out
+    assert out["error_lines"] == 1 and not out["traceback"], out
+    for needle in needles:
+        assert needle in out["message"], (needle, out["message"])
+    assert out["half_written"] == [], out["half_written"]
+
+
+# ---------------------------------------------------------------- half-written files
+def audit(root: Path, *, lock_ok: bool = False) -> list[str]:
+    """Every file under `root` that is a temp file left behind or an artifact that does not read back whole.
+    An empty list means the folder holds only complete files. `lock_ok`: a `.lock` left by a killed process."""
+    problems = []
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+        rel = str(path.relative_to(root))
+        if is_temp(path) or path.name == ".write-test":
+            problems.append(f"{rel}: temp file left behind")
+        elif path.name == ".lock" and not lock_ok:
+            problems.append(f"{rel}: lock left behind by a finished process")
+        elif (why := _unreadable(path)) is not None:
+            problems.append(f"{rel}: {why}")
+    return problems
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why `path` is not a complete file of its type, or None if it is (or its type is not checked)."""
+    name, suffix = path.name, path.suffix.lower()
+    try:
+        if suffix in (".json", ".ipynb"):
+            json.loads(path.read_text())
+        elif suffix == ".jsonl":
+            text = path.read_text()
+            if text and not text.endswith("\n"):
+                return "ends in half a line"
+            for line in text.splitlines():
+                json.loads(line)
+        elif suffix == ".pt":
+            from mnistlab.train import safe_load
+
+            safe_load(path)
+        elif suffix == ".npy":  # mapped: the header is parsed and the size checked, the data is not read
+            np.load(path, mmap_mode="r")
+        elif suffix == ".npz":
+            with np.load(path) as z:
+                for key in z.files:
+                    z[key]
+        elif suffix == ".png":
+            blob = path.read_bytes()
+            if not blob.startswith(b"\x89PNG\r\n\x1a\n") or not blob.endswith(b"IEND\xaeB`\x82"):
+                return "PNG without its end chunk"
+        elif suffix == ".svg":
+            if not path.read_text().rstrip().endswith("</svg>"):
+                return "SVG cut short"
+        elif suffix == ".pdf":
+            if b"%%EOF" not in path.read_bytes()[-1024:]:
+                return "PDF without %%EOF"
+        elif suffix == ".zip":
+            with zipfile.ZipFile(path) as z:
+                if z.testzip() is not None:
+                    return "zip member fails its CRC"
+        elif "tfevents" in name:
+            return _tfrecord_problem(path.read_bytes())
+        elif name == ".done" and not (path.parent / "summary.json").is_file():
+            return ".done without the study's summary.json"
+    except Exception as err:  # any failure to read back is the finding
+        return f"does not read back ({type(err).__name__}: {str(err)[:80]})"
+    return None
+
+
+def _tfrecord_problem(blob: bytes) -> str | None:
+    """TensorBoard event files are TFRecords: [u64 length][u32 crc][data][u32 crc]. Check that the framing ends
+    exactly at the end of the file (the CRCs are crc32c, which the standard library lacks)."""
+    pos = 0
+    while pos < len(blob):
+        if pos + 12 > len(blob):
+            return "event file ends inside a record header"
+        (length,) = struct.unpack_from("<Q", blob, pos)
+        pos += 12 + length + 4
+    return None if pos == len(blob) else "event file ends inside a record"
+
+
+# ---------------------------------------------------------------- comparing runs
+def comparable(metrics: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json without its wall-time keys."""
+    return {k: v for k, v in metrics.items() if not TIMING_KEY.search(k)}
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "metrics.json").read_text())

@@ -55,6 +55,10 @@ class TrainSpec:
     precision: str = "auto"  # auto | fp32 | bf16: auto = bf16 where the hardware has it (see use_bf16)
     seed: int = 0
     eval_batch: int = 1000
+    # fast-path switches, measured on/off by `mnistlab bench` (docs/BENCHMARKS.md)
+    fused: bool = True  # fused Adam: one kernel updates every parameter (False = PyTorch's default foreach Adam)
+    channels_last: bool = False  # NHWC weights/activations for conv nets (oneDNN's native layout)
+    compile: bool = False  # torch.compile the model; the first epoch pays the compile time
 
 
 @dataclass
@@ -103,10 +107,12 @@ def use_bf16(precision: str, device: torch.device) -> bool:
 
 
 def make_optimizer(model: nn.Module, spec: TrainSpec, device: torch.device) -> torch.optim.Adam:
-    try:  # the fused kernel updates all parameters in one pass (CPU and CUDA in torch >= 2.4)
-        return torch.optim.Adam(model.parameters(), lr=spec.lr, betas=spec.betas, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(model.parameters(), lr=spec.lr, betas=spec.betas)
+    if spec.fused:
+        try:  # the fused kernel updates all parameters in one pass (CPU and CUDA in torch >= 2.4)
+            return torch.optim.Adam(model.parameters(), lr=spec.lr, betas=spec.betas, fused=True)
+        except (RuntimeError, TypeError):
+            pass
+    return torch.optim.Adam(model.parameters(), lr=spec.lr, betas=spec.betas)
 
 
 def predict(model: nn.Module, x: Tensor, batch: int = 1000, bf16: bool = False) -> Any:
@@ -151,6 +157,9 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
     dev = device if isinstance(device, torch.device) else pick_device(device)
     bf16 = use_bf16(spec.precision, dev)
     model.to(dev)
+    if spec.channels_last:  # 4-D weights to NHWC; conv outputs then follow the weights' layout
+        model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if spec.compile else model  # shares parameters and state_dict keys with model
     if out_dir is not None and (done := _load_finished(model, out_dir, spec, name)) is not None:
         return done
     opt = make_optimizer(model, spec, dev)
@@ -171,7 +180,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
             idx = perm[i * spec.batch_size:(i + 1) * spec.batch_size]
             xb, yb = x[idx], y[idx]
             with torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
-                out = model(xb)
+                out = forward(xb)
                 loss = task.loss(out, yb)
             if dev.type == "cpu" or i % 50 == 0:  # .item() syncs a GPU: check it only now and then there
                 _check_finite(loss, name, epoch, i)

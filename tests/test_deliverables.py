@@ -61,6 +61,7 @@ def test_report_sections_words_and_figures(smoke_run: Path) -> None:
     for i, study in enumerate(STUDIES, 1):
         assert f"{i} {TITLES[study]}" in outline, outline
     assert "no results in this run" not in text
+    assert "else [" not in text and "#if" not in text and "#s." not in text  # no Typst code leaked as text
     assert "Contributions" in outline and "References" in outline
     words = json.loads((smoke_run / "report" / "words.json").read_text())
     assert 2700 <= words["body_words"] <= 3300 and words["enforced"]

@@ -45,3 +45,52 @@ def pca(r: Results) -> dict[str, Any]:
         "scatter_points": fmt(float(s.get("scatter_points", 0))),
         "fig": figs,
     }
+
+
+# ---------------------------------------------------------------- 2 perceptron
+def _and(items: list[str]) -> str:
+    """['a', 'b', 'c'] -> 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def perceptron(r: Results) -> dict[str, Any]:
+    from mnistlab.config import parse_pairs
+
+    s = r.summary("perceptron")
+    pairs = [f"{a}-{b}" for a, b in parse_pairs(r.cfg("perceptron", "pairs"))]
+    k = "perceptron.{}.{}".format
+    rows = [[p.replace("-", " vs "), r.num(k(p, "iters"), 0 if r.seeds == 1 else 1), r.pct(k(p, "train_acc")),
+             r.pct(k(p, "test_acc")), r.pct(k(p, "pocket.test_acc")), r.pct(k(p, "sklearn.test_acc"))]
+            for p in pairs]
+    test = {p: r.value(k(p, "test_acc")) for p in pairs}
+    separable = [p for p in pairs if r.value(k(p, "train_acc")) >= 1 - 1e-3]
+    best, worst = max(pairs, key=test.get), min(pairs, key=test.get)
+    pocket_better = [p for p in pairs if r.value(k(p, "pocket.test_acc")) > test[p] + 1e-12]
+    sk_diff = max(abs(r.value(k(p, "sklearn.test_acc")) - test[p]) for p in pairs)
+    figs = _figs(r, "perceptron", "errors", "weights", "all_pairs")
+    _need(figs["errors"], "perceptron/figures/errors")
+    _need(figs["weights"], "perceptron/figures/weights")
+    words = {p: p.replace("-", " vs ") for p in pairs}
+    return {
+        "table": {"header": ["pair", "iterations", "train acc.", "test acc.", "pocket test", "sklearn test"],
+                  "rows": rows},
+        "n_pairs": str(len(pairs)), "n_separable": str(len(separable)),
+        "all_separable": len(separable) == len(pairs), "none_separable": not separable,
+        "separable": _and([words[p] for p in separable]) if separable else "",
+        "not_separable": _and([words[p] for p in pairs if p not in separable]) if len(separable) < len(pairs)
+        else "",
+        "best": words[best], "best_acc": r.pct(k(best, "test_acc")),
+        "worst": words[worst], "worst_acc": r.pct(k(worst, "test_acc")),
+        "worst_train": r.pct(k(worst, "train_acc")),
+        "n_pocket_better": str(len(pocket_better)), "pocket_better": _and([words[p] for p in pocket_better])
+        if pocket_better else "",
+        "sk_diff": f"{100 * sk_diff:.1f}", "sk_close": sk_diff <= 0.01,
+        "has_all": figs["all_pairs"] is not None and r.has("perceptron.all_pairs.mean_test_acc"),
+        "all_mean": r.pct("perceptron.all_pairs.mean_test_acc") if r.has("perceptron.all_pairs.mean_test_acc")
+        else "",
+        "all_min": r.pct("perceptron.all_pairs.min_test_acc") if r.has("perceptron.all_pairs.min_test_acc")
+        else "",
+        "hardest": str(s.get("all_pairs_hardest", "")).replace("-", " vs "),
+        "iteration": str(s.get("iteration", "one pass over the training set")),
+        "fig": figs,
+    }

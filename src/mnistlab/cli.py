@@ -111,6 +111,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     try:
+        argv = sys.argv[1:] if argv is None else argv
+        if argv[:1] == ["bench"]:  # bench parses its own flags; argparse's REMAINDER rejects a leading --flag
+            return _cmd_bench(argparse.Namespace(args=argv[1:]))
         args = parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UserError as err:

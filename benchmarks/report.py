@@ -1,0 +1,182 @@
+"""results.json -> Markdown tables (the "Throughput against the peers" section of docs/BENCHMARKS.md).
+
+Every number printed here is read from results.json; nothing is typed by hand. Ratios are medians of per-repeat
+ratios: trials of one repeat ran minutes apart, so pairing them cancels most of the shared machine's drift."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from benchmarks.suite import TARGETS
+
+SECTION = "## Throughput against the peers, time-to-accuracy, the full study (issue 8)"
+NAMES = {"mlp_3_1": "MLP 3.1", "cnn_4_1": "CNN 4.1", "fashion_items": "Fashion items"}
+RUNNERS = {"dataloader": "PyTorch DataLoader loop", "keras": "Keras fit", "keras-bf16": "Keras fit, mixed bf16"}
+
+
+def _label(runner: str, variant: str) -> str:
+    return f"ours: {variant}" if runner == "ours" else RUNNERS.get(runner, runner)
+
+
+def _ok(trials: list[dict[str, Any]], model: str, runner: str, variant: str) -> list[dict[str, Any]]:
+    return [t for t in trials if t["model"] == model and t["runner"] == runner and t["variant"] == variant
+            and "error" not in t]
+
+
+def _ratio(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> float | None:
+    """Median over repeats of a's images/s over b's, pairing trials of the same repeat."""
+    by_rep = {t["repeat"]: t["images_per_s"] for t in b}
+    pairs = [t["images_per_s"] / by_rep[t["repeat"]] for t in a if t["repeat"] in by_rep]
+    return statistics.median(pairs) if pairs else None
+
+
+def _x(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}x"
+
+
+def throughput_table(res: dict[str, Any], model: str) -> list[str]:
+    trials, peak, flops = res["trials"], res["peak"], res["flops"][model]
+    keras, default = _ok(trials, model, "keras", ""), _ok(trials, model, "ours", "default")
+    lines = [f"**{NAMES[model]}** ({res['params'][model]:,} parameters, {flops / 1e6:.1f} MFLOP per training "
+             "image)", "",
+             "| runner | precision | images/s median (min-max) | vs Keras fit | vs ours default | GFLOP/s | "
+             "% of matmul peak | test acc after budget | warm-up s | CPU util |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    seen = dict.fromkeys((t["runner"], t["variant"]) for t in trials if t["model"] == model)
+    for runner, variant in seen:
+        ok = _ok(trials, model, runner, variant)
+        if not ok:
+            err = next(t["error"] for t in trials if t["model"] == model and t["runner"] == runner
+                       and t["variant"] == variant)
+            lines.append(f"| {_label(runner, variant)} | | failed: {err[:90]} | | | | | | | |")
+            continue
+        ips = [t["images_per_s"] for t in ok]
+        med, prec = statistics.median(ips), ok[0].get("precision", "fp32")
+        gflops = med * flops / 1e9
+        of_peak = f"{100 * gflops / peak[prec]:.0f}%" if prec in peak else "n/a"
+        acc = statistics.median(t["test_acc"] for t in ok)
+        util = statistics.median(t["cpu_util"] for t in ok if "cpu_util" in t) if "cpu_util" in ok[0] else None
+        params = ok[0].get("params")
+        flag = " (params differ!)" if params is not None and params != res["params"][model] else ""
+        lines.append(f"| {_label(runner, variant)}{flag} | {prec} | {med:,.0f} ({min(ips):,.0f}-{max(ips):,.0f}) | "
+                     f"{_x(_ratio(ok, keras))} | {_x(_ratio(ok, default))} | {gflops:.0f} | {of_peak} | "
+                     f"{acc:.4f} | {statistics.median(t['warmup_s'] for t in ok):.1f} | "
+                     f"{'n/a' if util is None else f'{util:.2f}'} |")
+    return [*lines, ""]
+
+
+def summary_table(res: dict[str, Any]) -> list[str]:
+    trials, peak = res["trials"], res["peak"]
+    lines = ["| model | ours default, images/s | Keras fit, images/s | ours / Keras (target >= 1.5x) | "
+             "ours / DataLoader loop | ours, % of matmul peak |", "| --- | --- | --- | --- | --- | --- |"]
+    for m in res["plan"]["models"]:
+        ours = _ok(trials, m, "ours", "default")
+        keras, loader = _ok(trials, m, "keras", ""), _ok(trials, m, "dataloader", "")
+        med = statistics.median(t["images_per_s"] for t in ours) if ours else None
+        kmed = statistics.median(t["images_per_s"] for t in keras) if keras else None
+        prec = ours[0]["precision"] if ours else "fp32"
+        of_peak = f"{100 * med * res['flops'][m] / 1e9 / peak[prec]:.0f}% of {prec}" if med and prec in peak \
+            else "n/a"
+        lines.append(f"| {NAMES[m]} | {'n/a' if med is None else f'{med:,.0f}'} | "
+                     f"{'n/a' if kmed is None else f'{kmed:,.0f}'} | {_x(_ratio(ours, keras))} | "
+                     f"{_x(_ratio(ours, loader))} | {of_peak} |")
+    return [*lines, ""]
+
+
+def tta_table(res: dict[str, Any]) -> list[str]:
+    rows = res.get("tta", [])
+    if not rows:
+        return []
+    lines = ["| model | target (test acc) | ours: s (epochs) | Keras fit: s (epochs) | Keras / ours time |",
+             "| --- | --- | --- | --- | --- |"]
+
+    def cell(r: dict[str, Any] | None) -> str:
+        if r is None or "error" in r:
+            return "failed" if r else "not run"
+        if not r["reached"]:
+            return f"not reached (best {r['best_acc']:.4f})"
+        return f"{r['seconds']:.0f} ({r['epochs']})"
+
+    for m in res["plan"]["models"]:
+        ours = next((r for r in rows if r["model"] == m and r["runner"] == "ours"), None)
+        keras = next((r for r in rows if r["model"] == m and r["runner"] == "keras"), None)
+        both = ours and keras and ours.get("seconds") and keras.get("seconds")
+        ratio = f"{keras['seconds'] / ours['seconds']:.2f}x" if both else "n/a"
+        lines.append(f"| {NAMES[m]} | {TARGETS[m]:.3f} | {cell(ours)} | {cell(keras)} | {ratio} |")
+    return [*lines, ""]
+
+
+def profile_tables(res: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for m, rows in res.get("profile", {}).items():
+        lines += [f"*{NAMES[m]}*, ours default, one training step of 128:", "",
+                  "| operator | ms per step | share of CPU time | calls per step |", "| --- | --- | --- | --- |"]
+        lines += [f"| `{r['op']}` | {r['ms_per_step']:.2f} | {100 * r['share']:.0f}% | {r['calls_per_step']:.0f} |"
+                  for r in rows]
+        lines.append("")
+    return lines
+
+
+def study_times_table(times: dict[str, dict[str, float]]) -> list[str]:
+    """times = {run label: {study: seconds}} from runs' metrics.json `time.<study>.s` keys."""
+    if not times:
+        return []
+    studies = sorted({s for t in times.values() for s in t})
+    lines = ["| run | " + " | ".join(studies) + " | total |", "| --- " * (len(studies) + 2) + "|"]
+    for label, t in times.items():
+        cells = [f"{t[s] / 60:.1f}" if s in t else "" for s in studies]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {sum(t.values()) / 60:.1f} |")
+    return ["Minutes per study, from the run's `metrics.json` (`time.<study>.s`):", "", *lines, ""]
+
+
+def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]] | None = None) -> str:
+    mc, plan = res["machine"], res["plan"]
+    out = [SECTION, "", f"`{command}`, {mc['date']}, {mc.get('bench_wall_s', 0) / 60:.0f} min wall time.",
+           f"Machine: {mc['cpu']}, {mc['cores']} cores{', GPU ' + mc['gpu'] if mc.get('gpu') else ''}, "
+           f"Python {mc['python']}, torch {mc['torch']}, numpy {mc['numpy']}"
+           + _keras_version(res) + f". Load average (1 min) at start {mc['loadavg_start']:.1f}, at end "
+           f"{mc.get('loadavg_end', float('nan')):.1f}: above {mc['cores']} means other processes shared the cores.",
+           "", f"Protocol: batch 128, Adam 1e-3; each throughput trial trains a fresh model for one warm-up epoch "
+           f"plus {plan['timed_epochs']} timed epoch(s) over the first {plan['images']:,} training images; "
+           f"{plan['repeats']} interleaved repeats (seeds 0..{plan['repeats'] - 1}), medians. Test accuracy is on "
+           "all 10,000 test images after those epochs (the same short budget for every runner). CPU util = CPU "
+           "time / (wall x threads) during the timed epochs.", ""]
+    if res["peak"]:
+        out += ["Measured matmul peak (2048^3, best of 5): " + ", ".join(
+            f"{k} {v:,.0f} GFLOP/s" for k, v in res["peak"].items()) + ".", ""]
+    if res["trials"]:
+        out += ["### Summary", "", *summary_table(res), "### Every runner and switch", ""]
+        for m in plan["models"]:
+            out += throughput_table(res, m)
+    if res.get("tta"):
+        out += ["### Time to accuracy", "", "Full training set, test accuracy after every epoch, wall time from "
+                "the start of training (evaluation included) to the first epoch at or above the target; seed 0, "
+                "our default settings against Keras fit fp32.", "", *tta_table(res)]
+    if res.get("profile"):
+        out += ["### Where the time goes", "", *profile_tables(res)]
+    if times:
+        out += ["### The full study", "", *study_times_table(times)]
+    if res.get("notes"):
+        out += ["Notes from the run: " + "; ".join(res["notes"]), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _keras_version(res: dict[str, Any]) -> str:
+    fw = next((t["framework"] for t in res["trials"] if "framework" in t), None)
+    return f", {fw}" if fw else ""
+
+
+def write_docs(doc: Path, section: str) -> None:
+    """Replace our section of docs/BENCHMARKS.md (from its heading to the next '## ' heading) with `section`."""
+    from mnistlab.runs import atomic_write_text
+
+    text = doc.read_text()
+    start = text.find(SECTION)
+    if start < 0:
+        text = text.rstrip() + "\n\n" + section
+    else:
+        nxt = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + section + ("\n" + text[nxt + 1:] if nxt >= 0 else "")
+    atomic_write_text(doc, text)

@@ -73,19 +73,21 @@ class VizConfig:
 
 @dataclass
 class MTLConfig:
-    lambdas: str = "0,0.25,0.5,0.75,1"  # loss = lambda * L_items + (1 - lambda) * L_groups
-    epochs: int = 12
+    lambdas: str = "0,0.25,0.5,0.75,1"  # loss = lambda * L_items + (1 - lambda) * L_groups; one fresh net each
+    epochs: int = 12  # epochs of every final model (2 single nets, one per lambda, uncertainty weighting)
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 1e-3  # Adam; used as is when `tune` is off, and as Optuna's first (enqueued) trial
     beta1: float = 0.9
     beta2: float = 0.999
-    tune: bool = True  # Optuna over lr, beta1, beta2 on the validation slice; the winner trains every lambda
-    tune_trials: int = 12
-    tune_epochs: int = 2
-    storage: str = ""  # Optuna storage URL; "" = SQLite in the run folder
+    schedule: str = "onecycle"  # constant | onecycle (warm-up then cosine decay), for trials and final models
+    tune: bool = True  # Optuna over lr, beta1, beta2 on the validation slice; the winner trains every model
+    tune_trials: int = 12  # trials (complete or pruned) the study must hold
+    tune_epochs: int = 2  # epochs per trial
+    tune_subset: int = 20000  # training images per trial, a seeded draw from the train part (0 = all of it)
+    storage: str = ""  # Optuna storage URL ($VARS expanded at use); "" = SQLite in <run>/mtl/tuning/
     uncertainty: bool = True  # Kendall et al. (2018) learned task weights, as an extra row
-    val_size: int = 5000
-    subset: int = 0
+    val_size: int = 5000  # validation slice of train, for tuning only
+    subset: int = 0  # 0 = all data; N > 0 = the first N training and N // 5 test images
 
 
 @dataclass
@@ -133,8 +135,8 @@ def smoke() -> RunConfig:
     cfg.mlp.val_size = 400
     cfg.cnn.subset, cfg.cnn.epochs, cfg.cnn.variant_epochs = 2000, 1, 1
     cfg.viz.dream_steps, cfg.viz.dream_seeds = 8, 2
-    cfg.mtl.subset, cfg.mtl.epochs, cfg.mtl.tune_trials, cfg.mtl.tune_epochs = 1000, 1, 2, 1
-    cfg.mtl.val_size = 200
+    cfg.mtl.subset, cfg.mtl.epochs, cfg.mtl.tune_trials, cfg.mtl.tune_epochs = 256, 1, 2, 1
+    cfg.mtl.val_size, cfg.mtl.tune_subset, cfg.mtl.batch_size = 64, 0, 64
     return cfg
 
 

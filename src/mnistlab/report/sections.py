@@ -94,3 +94,87 @@ def perceptron(r: Results) -> dict[str, Any]:
         "iteration": str(s.get("iteration", "one pass over the training set")),
         "fig": figs,
     }
+
+
+# ---------------------------------------------------------------- 6 multi-task learning
+TIE_POINTS = 0.25  # with one seed, accuracy differences below this many percentage points are called ties
+
+
+def _compare(r: Results, a: str, b: str) -> str:
+    """'better' | 'worse' | 'tie' for metric a against metric b. With several seeds a difference counts when it
+    exceeds the larger of the two standard deviations; with one seed, when it exceeds TIE_POINTS."""
+    diff = r.value(a) - r.value(b)
+    noise = max(r.std(a) or 0.0, r.std(b) or 0.0) if r.seeds > 1 else TIE_POINTS / 100
+    return "tie" if abs(diff) <= noise else ("better" if diff > 0 else "worse")
+
+
+def _majority_group_share() -> float:
+    """Share of the largest group when the ten items are equally frequent (Uni-Sex: 4 of 10 classes)."""
+    import numpy as np
+
+    from mnistlab.data import fashion_groups
+
+    return float(np.bincount(fashion_groups(np.arange(10))).max() / 10)
+
+
+def mtl(r: Results) -> dict[str, Any]:
+    from mnistlab.config import parse_floats
+
+    s = r.summary("mtl")
+    lambdas = parse_floats(r.cfg("mtl", "lambdas"), "mtl.lambdas")
+    name = {lam: f"mtl.lambda_{lam:g}" for lam in lambdas}
+    dash = "\u2013"
+    rows = [["single items net", dash, r.pct("mtl.single.items.test_acc"), dash,
+             r.pct("mtl.single.groups_from_items.test_acc")],
+            ["single groups net", dash, dash, r.pct("mtl.single.groups.test_acc"), dash]]
+    rows += [["MTL net", f"{lam:g}", r.pct(f"{name[lam]}.items.test_acc"), r.pct(f"{name[lam]}.groups.test_acc"),
+              r.pct(f"{name[lam]}.groups_from_items.test_acc")] for lam in lambdas]
+    has_uw = r.has("mtl.uw.items.test_acc")
+    if has_uw:
+        rows.append(["uncertainty weighting", f"\u2248{r.value('mtl.uw.lambda_eff'):.2f}",
+                     r.pct("mtl.uw.items.test_acc"), r.pct("mtl.uw.groups.test_acc"),
+                     r.pct("mtl.uw.groups_from_items.test_acc")])
+    inner = [lam for lam in lambdas if 0 < lam < 1]
+    best_items = max((lam for lam in lambdas if lam > 0), key=lambda lam: r.value(f"{name[lam]}.items.test_acc"))
+    best_groups = max((lam for lam in lambdas if lam < 1), key=lambda lam: r.value(f"{name[lam]}.groups.test_acc"))
+    adam, tuning = s.get("adam", {}), s.get("tuning", {})
+    figs = _figs(r, "mtl", "lambda_sweep", "curves", "tuning")
+    _need(figs["lambda_sweep"], "mtl/figures/lambda_sweep")
+    out: dict[str, Any] = {
+        "table": {"header": ["model", "\u03bb", "items acc.", "groups acc.", "groups via items"], "rows": rows,
+                  "align": "lcrrr"},
+        "lambdas": ", ".join(f"{lam:g}" for lam in lambdas),
+        "tuned": bool(adam.get("tuned")), "n_trials": str(tuning.get("n_trials", 0)),
+        "tune_lambda": f"{tuning.get('settings', {}).get('lambda', 0.5):g}",
+        "lr": f"{r.value('mtl.tuned.lr'):.2e}" if r.has("mtl.tuned.lr") else "", "beta1": _g(r, "mtl.tuned.beta1"),
+        "beta2": _g(r, "mtl.tuned.beta2"), "val_images": fmt(float(tuning.get("val_images", 0))),
+        "best_value": f"{100 * float(tuning.get('best_value', 0)):.1f}%",
+        "single_items": r.pct("mtl.single.items.test_acc"), "single_groups": r.pct("mtl.single.groups.test_acc"),
+        "best_items_lambda": f"{best_items:g}", "best_items": r.pct(f"{name[best_items]}.items.test_acc"),
+        "items_vs_single": _compare(r, f"{name[best_items]}.items.test_acc", "mtl.single.items.test_acc"),
+        "best_groups_lambda": f"{best_groups:g}", "best_groups": r.pct(f"{name[best_groups]}.groups.test_acc"),
+        "groups_vs_single": _compare(r, f"{name[best_groups]}.groups.test_acc", "mtl.single.groups.test_acc"),
+        "n_inner": str(len(inner)),
+        "has_zero": 0.0 in lambdas, "has_one": 1.0 in lambdas,
+        "zero_items": r.pct(f"{name[0.0]}.items.test_acc") if 0.0 in lambdas else "",
+        "zero_items_chance": 0.0 in lambdas and abs(r.value(f"{name[0.0]}.items.test_acc") - 0.1) < 0.05,
+        "one_groups": r.pct(f"{name[1.0]}.groups.test_acc") if 1.0 in lambdas else "",
+        "one_groups_chance": 1.0 in lambdas and r.value(f"{name[1.0]}.groups.test_acc")
+        < _majority_group_share() + 0.05,
+        "majority": f"{100 * _majority_group_share():.0f}%",
+        "via_items": r.pct("mtl.single.groups_from_items.test_acc"),
+        "via_items_vs_head": _compare(r, "mtl.single.groups_from_items.test_acc", "mtl.single.groups.test_acc"),
+        "has_uw": has_uw, "params_mtl": fmt(r.value("mtl.params.mtl")),
+        "params_two": fmt(r.value("mtl.params.two_single")),
+        "params_ratio": f"{100 * r.value('mtl.params.mtl') / r.value('mtl.params.two_single'):.0f}%",
+        "fig": figs,
+    }
+    if has_uw:
+        out |= {"uw_items": r.pct("mtl.uw.items.test_acc"), "uw_groups": r.pct("mtl.uw.groups.test_acc"),
+                "uw_lambda": f"{r.value('mtl.uw.lambda_eff'):.2f}",
+                "uw_vs_best": _compare(r, "mtl.uw.items.test_acc", f"{name[best_items]}.items.test_acc")}
+    return out
+
+
+def _g(r: Results, key: str) -> str:
+    return f"{r.value(key):.4g}" if r.has(key) else ""

@@ -82,6 +82,15 @@ run.metrics("cnn")
 run.figures("cnn")
 
 # %% [markdown]
+# The trained 4.1 network is reused, not retrained: its weights are loaded from the run's checkpoint (the cnn
+# study's, or the copy the visualisation study trained when the cnn study was not run) and it classifies the two
+# test digits that the visualisation study looks at, test images 1 (a '2') and 7 (a '9').
+
+# %%
+cnn41 = nbtools.load_model(run, "cnn_4_1", "cnn/4_1/model.pt", "viz/cnn_4_1/model.pt")
+nbtools.classify_test_images(run, cnn41, (1, 7))
+
+# %% [markdown]
 # ## Task 5: visualising the CNN of 4.1
 #
 # Filters of every conv layer, activation maps for a test '2' and a test '9', and DeepDream images that maximise
@@ -96,11 +105,13 @@ run.figures("viz")
 # ## Task 6: multi-task learning on Fashion-MNIST
 #
 # One shared convolutional trunk, two heads (10 items, 3 groups), loss = lambda * L_items + (1 - lambda) *
-# L_groups, one fresh model per lambda, Adam tuned with Optuna on a validation slice.
+# L_groups, one fresh model per lambda, Adam tuned with Optuna on a validation slice. `MultiTaskLoss` is the
+# lambda-weighted loss; `UncertaintyLoss` learns the two task weights instead (Kendall et al., 2018).
 
 # %%
 show_source("mnistlab.models.multitask:trunk", "mnistlab.models.multitask:head",
-            "mnistlab.models.multitask:MultiTaskNet")
+            "mnistlab.models.multitask:MultiTaskNet", "mnistlab.models.multitask:MultiTaskLoss",
+            "mnistlab.models.multitask:UncertaintyLoss")
 
 # %%
 run.tables("mtl")

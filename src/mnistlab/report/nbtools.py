@@ -115,3 +115,38 @@ def show_source(*names: str) -> None:
             continue
         obj = getattr(module, attr) if attr else module
         _md(f"`{name}`\n\n```python\n{inspect.getsource(obj).rstrip()}\n```")
+
+
+def load_model(run: Run, name: str, *candidates: str) -> Any:
+    """The registry model `name` with the weights of the first checkpoint in `candidates` (paths relative to the
+    run) that exists, in eval mode; None (and a note) when the run has none. Nothing is trained."""
+    from mnistlab.models import create
+    from mnistlab.train import safe_load
+
+    for rel in candidates:
+        path = run.path / rel
+        if path.is_file():
+            model = create(name)
+            model.load_state_dict(safe_load(path))
+            _md(f"Loaded `{name}` from the run's checkpoint `{rel}`.")
+            return model.eval()
+    _md(f"*No finished `{name}` checkpoint in this run ({', '.join(candidates)}).*")
+    return None
+
+
+def classify_test_images(run: Run, model: Any, indices: tuple[int, ...] = (1, 7)) -> None:
+    """Predict MNIST test images `indices` with `model`: a table of true label, predicted label and probability."""
+    import torch
+
+    from mnistlab.data import load_dataset
+    from mnistlab.train import to_tensors
+
+    if model is None:
+        return
+    test = load_dataset("mnist", run.results.config.get("data_dir") or None).test
+    x, y = to_tensors(test.x[list(indices)], test.y[list(indices)])
+    with torch.no_grad():
+        p = torch.softmax(model(x).float(), dim=1)
+    rows = [{"test index": i, "label": int(y[k]), "predicted": int(p[k].argmax()),
+             "probability": round(float(p[k].max()), 4)} for k, i in enumerate(indices)]
+    _md(markdown_table(rows))

@@ -108,6 +108,28 @@ def tta_table(res: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def floor_table(res: dict[str, Any]) -> list[str]:
+    """A lower bound on a training step: the FLOPs at the measured matmul peak plus the Adam update's memory
+    traffic (fused: read parameter, gradient and two moments, write three: 28 bytes per fp32 parameter) at the
+    measured copy bandwidth. Everything else (activations, casts, the Python loop) is what we could still cut."""
+    bw, peak = res.get("bandwidth_gbs"), res["peak"]
+    if not bw or not peak:
+        return []
+    lines = ["| model | precision | compute at peak, ms/step | Adam at bandwidth, ms/step | floor, images/s | "
+             "ours default, images/s | ours / floor |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for m in res["plan"]["models"]:
+        ours = _ok(res["trials"], m, "ours", "default")
+        prec = ours[0]["precision"] if ours else "bf16" if "bf16" in peak else "fp32"
+        compute = res["flops"][m] * 128 / (peak[prec] * 1e9)
+        adam = res["params"][m] * 28 / (bw * 1e9)
+        floor = 128 / (compute + adam)
+        med = statistics.median(t["images_per_s"] for t in ours) if ours else None
+        lines.append(f"| {NAMES[m]} | {prec} | {1000 * compute:.1f} | {1000 * adam:.1f} | {floor:,.0f} | "
+                     f"{'n/a' if med is None else f'{med:,.0f}'} | "
+                     f"{'n/a' if med is None else f'{100 * med / floor:.0f}%'} |")
+    return [f"Floor of a training step of 128 (measured copy bandwidth {bw:.1f} GB/s):", "", *lines, ""]
+
+
 def profile_tables(res: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for m, rows in res.get("profile", {}).items():
@@ -134,7 +156,8 @@ def study_times_table(times: dict[str, dict[str, float]]) -> list[str]:
 def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]] | None = None) -> str:
     mc, plan = res["machine"], res["plan"]
     out = [SECTION, "", f"`{command}`, {mc['date']}, {mc.get('bench_wall_s', 0) / 60:.0f} min wall time.",
-           f"Machine: {mc['cpu']}, {mc['cores']} cores{', GPU ' + mc['gpu'] if mc.get('gpu') else ''}, "
+           f"Machine: {mc['cpu']}, {mc['cores']} cores ({mc['threads']} compute threads)"
+           f"{', GPU ' + mc['gpu'] if mc.get('gpu') else ''}, "
            f"Python {mc['python']}, torch {mc['torch']}, numpy {mc['numpy']}"
            + _keras_version(res) + f". Load average (1 min) at start {mc['loadavg_start']:.1f}, at end "
            f"{mc.get('loadavg_end', float('nan')):.1f}: above {mc['cores']} means other processes shared the cores.",
@@ -144,7 +167,7 @@ def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]]
            "all 10,000 test images after those epochs (the same short budget for every runner). CPU util = CPU "
            "time / (wall x threads) during the timed epochs.", ""]
     if res["peak"]:
-        out += ["Measured matmul peak (2048^3, best of 5): " + ", ".join(
+        out += ["Measured matmul peak (square matmuls of 1024, 2048, 4096, best of 3 each): " + ", ".join(
             f"{k} {v:,.0f} GFLOP/s" for k, v in res["peak"].items()) + ".", ""]
     if res["trials"]:
         out += ["### Summary", "", *summary_table(res), "### Every runner and switch", ""]
@@ -154,8 +177,8 @@ def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]]
         out += ["### Time to accuracy", "", "Full training set, test accuracy after every epoch, wall time from "
                 "the start of training (evaluation included) to the first epoch at or above the target; seed 0, "
                 "our default settings against Keras fit fp32.", "", *tta_table(res)]
-    if res.get("profile"):
-        out += ["### Where the time goes", "", *profile_tables(res)]
+    if res.get("profile") or res.get("bandwidth_gbs"):
+        out += ["### Where the time goes", "", *floor_table(res), *profile_tables(res)]
     if times:
         out += ["### The full study", "", *study_times_table(times)]
     if res.get("notes"):

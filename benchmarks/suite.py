@@ -35,11 +35,12 @@ class Plan:
     variants: list[str] = field(default_factory=lambda: list(torch_peers.VARIANTS))
     peers: list[str] = field(default_factory=lambda: ["dataloader", "keras", "keras-bf16"])
     phases: list[str] = field(default_factory=lambda: list(PHASES))
-    images: int = 12800  # training images per throughput epoch (100 steps of 128)
+    images: int = 6400  # training images per throughput epoch (50 steps of 128)
     timed_epochs: int = 1  # after one warm-up epoch
     repeats: int = 3
     max_epochs: int = 15  # time-to-accuracy gives up after this many epochs
     device: str = "auto"
+    threads: int = 0  # compute threads for every runner (torch and TensorFlow); 0 = all cores this process may use
     install: bool = True  # install TensorFlow into benchmarks/.keras-venv when missing
 
 
@@ -51,7 +52,7 @@ def quick() -> Plan:
     """A few minutes: fewer images and repeats, no torch.compile (its warm-up alone is ~1 min per model), no
     Keras bf16 and no time-to-accuracy."""
     return Plan(variants=["default", "fp32", "unfused Adam", "channels-last", "1 thread"],
-                peers=["dataloader", "keras"], phases=["peak", "throughput", "profile"], images=3840, repeats=2)
+                peers=["dataloader", "keras"], phases=["peak", "throughput", "profile"], images=2560, repeats=2)
 
 
 def machine() -> dict[str, Any]:
@@ -91,6 +92,12 @@ class Suite:
     def run(self) -> dict[str, Any]:
         t0 = time.perf_counter()
         from mnistlab.models import create, param_count
+        from mnistlab.train import configure_threads
+
+        configure_threads()
+        if self.plan.threads:
+            torch.set_num_threads(self.plan.threads)
+        self.results["machine"]["threads"] = torch.get_num_threads()
 
         for m in self.plan.models:
             self.results["flops"][m] = torch_peers.train_flops_per_image(m)
@@ -99,6 +106,7 @@ class Suite:
             for label, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
                 self.results["peak"][label] = torch_peers.matmul_peak(dtype, self.plan.device)
                 log(f"matmul peak {label}: {self.results['peak'][label]:.0f} GFLOP/s")
+            self.results["bandwidth_gbs"] = torch_peers.copy_bandwidth(self.plan.device)
         if "throughput" in self.plan.phases:
             self.throughput()
         if "tta" in self.plan.phases:
@@ -138,7 +146,8 @@ class Suite:
         if runner == "dataloader":
             return torch_peers.dataloader_trial(model, data, device=p.device, **common)
         policy = "mixed_bfloat16" if runner == "keras-bf16" else "float32"
-        result = keras_env.run_trial(self.keras(), self.npz(MODELS[model]), model, policy=policy, **common)
+        result = keras_env.run_trial(self.keras(), self.npz(MODELS[model]), model, policy=policy,
+                                     threads=p.threads or None, **common)
         result["precision"] = "bf16" if runner == "keras-bf16" else "fp32"
         return result
 
@@ -201,7 +210,8 @@ class Suite:
 
     def tta_keras(self, model: str) -> dict[str, Any]:
         return keras_env.run_trial(self.keras(), self.npz(MODELS[model]), model, mode="tta",
-                                   target=TARGETS[model], max_epochs=self.plan.max_epochs)
+                                   threads=self.plan.threads or None, target=TARGETS[model],
+                                   max_epochs=self.plan.max_epochs)
 
 
 class _Reached(Exception):

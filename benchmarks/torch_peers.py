@@ -136,20 +136,37 @@ def train_flops_per_image(name: str) -> float:
     return counter.get_total_flops() / BATCH
 
 
-def matmul_peak(dtype: torch.dtype, device: str, size: int = 2048, repeats: int = 5) -> float:
-    """Best GFLOP/s of an n x n x n matmul over `repeats` (after a warm-up call): the machine's practical peak
-    for this precision, measured the same way (same threads) as the trials."""
+def matmul_peak(dtype: torch.dtype, device: str, sizes: tuple[int, ...] = (1024, 2048, 4096),
+                repeats: int = 3) -> float:
+    """Best GFLOP/s of square n x n x n matmuls over `sizes` and `repeats` (after a warm-up call): the machine's
+    practical peak for this precision, measured with the same threads as the trials."""
     dev = pick_device(device)
-    a = torch.randn(size, size, device=dev).to(dtype)
-    b = torch.randn(size, size, device=dev).to(dtype)
+    best = 0.0
+    for size in sizes:
+        a = torch.randn(size, size, device=dev).to(dtype)
+        b = torch.randn(size, size, device=dev).to(dtype)
+        reps = max(1, 2 * 2048**3 // size**3)  # about the same work per timing for every size
+        for _ in range(repeats + 1):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                c = a @ b
+            float(c[0, 0])  # sync a GPU
+            best = max(best, reps * 2 * size**3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def copy_bandwidth(device: str, mib: int = 256, repeats: int = 5) -> float:
+    """Best GB/s (bytes read + written) of copying a `mib` MiB float32 tensor: the memory bandwidth that
+    bounds element-wise work such as the Adam update."""
+    dev = pick_device(device)
+    a = torch.randn(mib * 2**18, device=dev)
+    b = torch.empty_like(a)
     best = 0.0
     for _ in range(repeats + 1):
         t0 = time.perf_counter()
-        reps = 4
-        for _ in range(reps):
-            c = a @ b
-        float(c[0, 0])  # sync
-        best = max(best, reps * 2 * size**3 / (time.perf_counter() - t0) / 1e9)
+        b.copy_(a)
+        float(b[0])  # sync a GPU
+        best = max(best, 2 * a.numel() * 4 / (time.perf_counter() - t0) / 1e9)
     return best
 
 

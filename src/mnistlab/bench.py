@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--phases", help="comma list of peak, throughput, tta, profile")
     for name, text in (("images", "training images per throughput epoch"), ("repeats", "interleaved repeats"),
                        ("timed-epochs", "timed epochs after the warm-up epoch"),
-                       ("max-epochs", "time-to-accuracy gives up after this many epochs")):
+                       ("max-epochs", "time-to-accuracy gives up after this many epochs"),
+                       ("threads", "compute threads for every runner (default: all cores)")):
         p.add_argument(f"--{name}", type=int, help=text)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
     p.add_argument("--no-install", action="store_true", help="never install TensorFlow; skip Keras if missing")

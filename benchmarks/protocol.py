@@ -1,0 +1,92 @@
+"""Protocol search: which epochs / batch size / learning-rate schedule reach a study's accuracy target fastest.
+
+Decided on the validation slice only (mnistlab.data.validation_split of the training set, 5,000 images, seed 0);
+the test set is never touched. Each candidate trains a fresh model with our engine's defaults otherwise, and the
+validation accuracy is read after every epoch, so one constant-rate run also answers "how many epochs". A
+one-cycle schedule depends on its total length, so each of its epoch counts is its own run.
+
+Usage: python benchmarks/protocol.py [--models mlp_3_1,cnn_4_1,fashion_items] [--epochs 4,8] [--out FILE]
+Prints a Markdown table; --out also writes the rows as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.suite import MODELS
+from mnistlab import models
+from mnistlab.data import load_dataset, validation_split
+from mnistlab.train import TrainSpec, configure_threads, fit, seed_everything, to_tensors
+
+# SPEC.md's accuracy targets for one seed of the `full` profile (on test); we aim for them on validation
+TARGETS = {"mlp_3_1": 0.985, "cnn_4_1": 0.993, "fashion_items": 0.925}
+
+
+def candidates(epoch_counts: list[int]) -> list[dict[str, Any]]:
+    """The constant-rate baseline (the study defaults) run for the longest budget, then one-cycle schedules."""
+    longest = max(epoch_counts)
+    rows: list[dict[str, Any]] = [{"schedule": "constant", "lr": 1e-3, "batch_size": 128, "epochs": longest}]
+    for e in epoch_counts:
+        rows += [{"schedule": "onecycle", "lr": 2e-3, "batch_size": 128, "epochs": e},
+                 {"schedule": "onecycle", "lr": 3e-3, "batch_size": 256, "epochs": e}]
+    return rows
+
+
+def run_candidate(name: str, data: Any, cand: dict[str, Any], val_size: int) -> dict[str, Any]:
+    tr, va = validation_split(len(data.train.x), val_size, 0)
+    train = to_tensors(data.train.x[tr], data.train.y[tr])
+    val = to_tensors(data.train.x[va], data.train.y[va])
+    seed_everything(0)
+    t0 = time.perf_counter()
+    res = fit(models.create(name), train, TrainSpec(seed=0, **cand), name=f"protocol {name}", test=val)
+    curve = [{"epoch": r["epoch"], "train_s": r["train_s"], "val_acc": r["test_acc"]} for r in res.history]
+    return {"model": name, **cand, "curve": curve, "wall_s": time.perf_counter() - t0}
+
+
+def first_hit(row: dict[str, Any], target: float) -> dict[str, Any] | None:
+    """The first epoch at or above target; for one-cycle only the last epoch counts (the schedule is built for
+    its full length, stopping it early is a different protocol)."""
+    curve = row["curve"] if row["schedule"] == "constant" else row["curve"][-1:]
+    return next((c for c in curve if c["val_acc"] >= target), None)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    out = ["| model | schedule | lr | batch | epochs run | best val acc | val target | first epoch at target "
+           "| train s to target |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        hit = first_hit(r, TARGETS[r["model"]])
+        to_target = f"{hit['train_s']:.0f}" if hit else ""
+        out.append(f"| {r['model']} | {r['schedule']} | {r['lr']:g} | {r['batch_size']} | {r['epochs']} | "
+                   f"{max(c['val_acc'] for c in r['curve']):.4f} | {TARGETS[r['model']]:.3f} | "
+                   f"{hit['epoch'] if hit else 'not reached'} | {to_target} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--epochs", default="4,8", help="one-cycle lengths to try; constant runs the longest")
+    ap.add_argument("--val-size", type=int, default=5000)
+    ap.add_argument("--out", help="also write the rows (with per-epoch curves) to this JSON file")
+    a = ap.parse_args()
+    configure_threads()
+    epochs = [int(e) for e in a.epochs.split(",")]
+    rows = []
+    for name in a.models.split(","):
+        data = load_dataset(MODELS[name])
+        for cand in candidates(epochs):
+            rows.append(run_candidate(name, data, cand, a.val_size))
+            if a.out:
+                Path(a.out).write_text(json.dumps(rows, indent=1))
+    print(f"date {time.strftime('%Y-%m-%d %H:%M')}, validation slice {a.val_size} of train (seed 0)")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -127,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as err:  # full disk, vanished folder: the system's words, one line
         where = f": {err.filename}" if err.filename else ""
-        print(f"mnistlab: error: {err.strerror or err}{where}", file=sys.stderr)
+        fix = ("; free some space, then re-run the same command to resume"
+               if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "")
+        print(f"mnistlab: error: {err.strerror or err}{where}{fix}", file=sys.stderr)
         return 1
 
 

@@ -35,23 +35,44 @@ SCHEMA_VERSION = 1
 # Temp files of the atomic writers: `.<name>.<8 random chars>.tmp[.<ext>]`. A process killed mid-write leaves one
 # behind; `sweep_temps` removes them when the next process takes the run's lock.
 _TEMP = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?")
+_UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it), then put back
+os.umask(_UMASK)
 
 
 # ---------------------------------------------------------------- atomic writes
+def _temp_beside(path: Path, suffix: str) -> tuple[int, str]:
+    """A temp file in `path`'s folder, with the permissions a plain open() would give (mkstemp makes 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.fchmod(fd, 0o666 & ~_UMASK)
+    return fd, tmp
+
+
+def _naming(err: OSError, path: Path, tmp: str) -> OSError:
+    """A failed write (ENOSPC, EFBIG) names no file, or the temp file: name the artifact instead (an error about
+    some other file the writer touched is kept as it is)."""
+    if err.filename not in (None, tmp):
+        return err
+    named = OSError(err.errno, err.strerror or str(err), str(path))
+    named.__cause__ = err
+    return named
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename: readers see the old file or the new one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path, ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise _naming(err, path, tmp)  # noqa: B904 (the cause is set inside)
         raise
 
 
@@ -93,12 +114,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path beside `path` for a writer that wants a filename (savefig, torch.save, zip);
     it is renamed onto `path` only if the block finishes."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    fd, tmp = _temp_beside(path, f".tmp{path.suffix}")
     os.close(fd)
     try:
         yield Path(tmp)
+        with open(tmp, "rb+") as f:  # what the writer wrote reaches the disk before the rename
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        raise _naming(err, path, tmp)  # noqa: B904 (the cause is set inside)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -204,11 +228,15 @@ class RunDir:
             os.close(fd)
             raise UserError(f"{self.path} is in use by process {pid}; wait for it or use another --out "
                             f"(if {pid} is not mnistlab, delete {lock})")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._lock_fd = fd
-        sweep_temps(self.path)  # what a killed writer left; we own the folder now, so none is live
-        atomic_write_json(self.path / "env.json", environment())  # the environment of the process that owns it
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            sweep_temps(self.path)  # what a killed writer left; we own the folder now, so none is live
+            atomic_write_json(self.path / "env.json", environment())  # the environment of the process that owns it
+        except BaseException:  # e.g. a full disk: let go of the lock, no `with` body will run to release it
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -270,10 +298,10 @@ class RunDir:
             size = os.fstat(fd).st_size
             try:
                 if os.write(fd, data) != len(data):
-                    raise OSError(errno.ENOSPC, "short write, disk full?", str(path))
-            except OSError:
+                    raise OSError(errno.ENOSPC, "short write, disk full?")
+            except OSError as err:
                 os.ftruncate(fd, size)
-                raise
+                raise OSError(err.errno, err.strerror, str(path)) from err
         finally:
             os.close(fd)
 

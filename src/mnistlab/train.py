@@ -191,6 +191,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
             for k, v in task.correct(out.detach() if isinstance(out, Tensor) else out, yb).items():
                 counts[k] = counts.get(k, 0) + v
         _check_finite(loss_sum, name, epoch, steps_per_epoch - 1)
+        _check_weights(model, name, epoch, steps_per_epoch - 1)
         result.train_s += time.perf_counter() - t0
         row = {"epoch": epoch + 1, "loss": float(loss_sum) / n, "train_s": result.train_s,
                **{f"train_{k}": v / n for k, v in counts.items()}}
@@ -219,6 +220,13 @@ def _check_finite(loss: Tensor, name: str, epoch: int, step: int) -> None:
     value = float(loss.detach())
     if not math.isfinite(value):
         raise TrainingDiverged(name, epoch + 1, step, value)
+
+
+def _check_weights(model: nn.Module, name: str, epoch: int, step: int) -> None:
+    """A step with a finite loss but a non-finite gradient (an overflow in backward) leaves NaN weights that no
+    loss has shown yet: refuse them before they are saved as a checkpoint or a finished model."""
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise TrainingDiverged(name, epoch + 1, step, float("nan"))
 
 
 def _log_epoch(name: str, row: dict[str, float], epochs: int, writer: Any) -> None:
@@ -252,8 +260,7 @@ def _save_checkpoint(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Ge
                      out_dir: Path, spec: TrainSpec, epoch: int) -> None:
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state(),
              "epoch": epoch, "history": result.history, "train_s": result.train_s, "spec": _fingerprint(spec)}
-    with atomic_path(out_dir / "checkpoint.pt") as tmp:
-        torch.save(state, tmp)
+    save_state(state, out_dir / "checkpoint.pt")
 
 
 def _resume(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, result: FitResult,
@@ -273,6 +280,18 @@ def _resume(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, 
     return int(state["epoch"])
 
 
+def save_state(obj: Any, path: Path) -> None:
+    """torch.save, atomically, through a Python file, so that a full disk raises OSError naming `path`; torch's
+    zip writer turns it into a C++ RuntimeError ('unexpected pos ...') that names nothing."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        try:
+            torch.save(obj, f)
+        except RuntimeError as err:
+            if isinstance(err.__context__, OSError):  # the writer's cleanup failed on the write's own error
+                raise err.__context__ from None
+            raise
+
+
 def safe_load(path: Path) -> Any:
     """torch.load that never runs pickled code: a tampered file is refused with a clear error."""
     from mnistlab.errors import UserError
@@ -284,8 +303,7 @@ def safe_load(path: Path) -> Any:
 
 
 def _save_finished(model: nn.Module, result: FitResult, out_dir: Path, spec: TrainSpec) -> None:
-    with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
+    save_state(model.state_dict(), out_dir / "model.pt")
     atomic_write_json(out_dir / "history.json", {**asdict(result), "spec": _fingerprint(spec)})
     (out_dir / "checkpoint.pt").unlink(missing_ok=True)
 

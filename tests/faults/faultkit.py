@@ -140,3 +140,70 @@ def comparable(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+# ---------------------------------------------------------------- processes: run, kill, resume
+ENV_1THREAD = {"OMP_NUM_THREADS": "1"}  # the same thread count in every run (sums are then bitwise repeatable),
+# and no spinning OpenMP threads fighting the other processes on a shared 2-core machine
+
+
+def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start `argv` with stdout and stderr to `log` (a pipe nobody reads could block the child)."""
+    with open(log, "ab") as f:
+        return subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, **ENV_1THREAD,
+                                                                               **(env or {})})
+
+
+def run_to_end(argv: list[str], log: Path, timeout: float = 900) -> int:
+    p = start(argv, log)
+    try:
+        return p.wait(timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def kill_at(argv: list[str], out: Path, log: Path, moment: float) -> dict[str, Any]:
+    """Start `argv`, SIGKILL it `moment` seconds later (unless it ended first), and describe what it left."""
+    p = start(argv, log)
+    try:
+        code = p.wait(moment)
+        return {"moment_s": round(moment, 2), "killed": False, "exit": code}
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    return {"moment_s": round(moment, 2), "killed": True, "left": where_it_stopped(out),
+            "temps_left": [str(q.relative_to(out)) for q in out.rglob("*") if is_temp(q)] if out.exists() else []}
+
+
+def where_it_stopped(out: Path) -> str:
+    """A short account of a killed run's folder: epochs logged, finished studies and models, checkpoints."""
+    if not (out / "config.json").is_file():
+        return "before the run folder existed"
+    jsonl = out / "metrics.jsonl"
+    epochs = sum(1 for line in jsonl.read_text().splitlines() if '"epoch"' in line) if jsonl.is_file() else 0
+    done = sorted(p.parent.name for p in out.glob("*/.done"))
+    models = len(list(out.rglob("model.pt")))
+    ckpts = len(list(out.rglob("checkpoint.pt")))
+    return f"{epochs} epochs logged, studies done {done or '[]'}, {models} models finished, {ckpts} checkpoints"
+
+
+# ---------------------------------------------------------------- a full disk
+def mount_small_disk(where: Path, kib: int) -> bool:
+    """Mount a tmpfs of `kib` KiB at `where`: a real disk that fills up (ENOSPC). Needs root; False if refused."""
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k,mode=0777", "tmpfs", str(where)],
+                             capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return res.returncode == 0
+
+
+def resize_disk(where: Path, kib: int) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={kib}k", str(where)], check=True, capture_output=True)
+
+
+def unmount(where: Path) -> None:
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)

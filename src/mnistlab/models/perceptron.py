@@ -127,8 +127,8 @@ def train(x: np.ndarray, y: np.ndarray, max_iter: int = 1000, tol: float = 1e-3,
     if not np.all(np.abs(y) == 1):
         raise ValueError("labels must be -1 or +1")
     w, b = init_weights(x.shape[1], seed)
-    # One BLAS thread: these small matrix-vector products lose more to waking threads than they gain
-    # (4x slower with 2 threads on the shared 2-core machine, benchmarks/perceptron.py).
+    # One BLAS thread: a second one buys nothing on these small matrix-vector products (benchmarks/perceptron.py)
+    # and waking it costs a lot on a busy machine.
     with threadpool_limits(1):
         return _loop(x, y, w, b, max_iter, tol, lr, block)
 

@@ -36,8 +36,7 @@ run.overview()
 show_source("mnistlab.studies.pca:fit_pca", "mnistlab.studies.pca:pair_overlap")
 
 # %%
-run.metrics("pca")
-run.figures("pca")
+run.show("pca")
 
 # %% [markdown]
 # ## Task 2: the perceptron (NumPy only)
@@ -46,12 +45,11 @@ run.figures("pca")
 # to 1e-3 or `max_iter` is reached, and records the error per iteration. Both are plain NumPy.
 
 # %%
+nbtools.diagram("perceptron")
 show_source("mnistlab.models.perceptron:predict", "mnistlab.models.perceptron:optimize")
 
 # %%
-run.tables("perceptron")
-run.metrics("perceptron")
-run.figures("perceptron")
+run.show("perceptron")
 
 # %% [markdown]
 # ## Task 3: multi-layer perceptrons
@@ -63,9 +61,7 @@ run.figures("perceptron")
 show_source("mnistlab.models.mlp:build_mlp")
 
 # %%
-run.tables("mlp")
-run.metrics("mlp")
-run.figures("mlp")
+run.show("mlp")
 
 # %% [markdown]
 # ## Task 4: convolutional networks
@@ -74,12 +70,11 @@ run.figures("mlp")
 # layer; 4.2 varies depth and width and compares the CNNs with the MLPs.
 
 # %%
+nbtools.diagram("cnn41")
 show_source("mnistlab.models.cnn:same_padding", "mnistlab.models.cnn:build_cnn")
 
 # %%
-run.tables("cnn")
-run.metrics("cnn")
-run.figures("cnn")
+run.show("cnn")
 
 # %% [markdown]
 # The trained 4.1 network is reused, not retrained: its weights are loaded from the run's checkpoint (the cnn
@@ -97,9 +92,7 @@ nbtools.classify_test_images(run, cnn41, (1, 7))
 # the logit of class 2 or 9, scored by the 4.1 CNN and by an independently trained model.
 
 # %%
-run.tables("viz")
-run.metrics("viz")
-run.figures("viz")
+run.show("viz")
 
 # %% [markdown]
 # ## Task 6: multi-task learning on Fashion-MNIST
@@ -109,11 +102,10 @@ run.figures("viz")
 # lambda-weighted loss; `UncertaintyLoss` learns the two task weights instead (Kendall et al., 2018).
 
 # %%
+nbtools.diagram("mtl")
 show_source("mnistlab.models.multitask:trunk", "mnistlab.models.multitask:head",
             "mnistlab.models.multitask:MultiTaskNet", "mnistlab.models.multitask:MultiTaskLoss",
             "mnistlab.models.multitask:UncertaintyLoss")
 
 # %%
-run.tables("mtl")
-run.metrics("mtl")
-run.figures("mtl")
+run.show("mtl")

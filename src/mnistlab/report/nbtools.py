@@ -60,10 +60,18 @@ class Run:
     def overview(self) -> None:
         """The run's profile, seeds and each study's status and wall time."""
         r = self.results
-        rows = [{"study": s, "status": r.status(s), "wall time (s)": r.metrics.get(f"time.{s}.s", "-")}
-                for s in STUDIES]
+        times = {s: r.metrics.get(f"time.{s}.s") for s in STUDIES}
+        rows = [{"study": s, "status": r.status(s),
+                 "wall time (s)": fmt(times[s], 1) if isinstance(times[s], int | float) else "-"} for s in STUDIES]
         _md(f"Profile **{r.config.get('profile')}**, seed {r.config.get('seed')}, {r.seeds} seed(s) per setting, "
             f"torch {r.env.get('torch')}, code {str(r.env.get('git_sha'))[:10]}.\n\n" + markdown_table(rows))
+
+    def show(self, study: str) -> None:
+        """Everything the study wrote: its tables, its headline numbers, its figures (or one note if absent)."""
+        if self.done(study):
+            self.tables(study)
+            self.metrics(study)
+            self.figures(study)
 
     def metrics(self, study: str) -> None:
         """The study's headline numbers from metrics.json (accuracies are fractions)."""
@@ -150,3 +158,20 @@ def classify_test_images(run: Run, model: Any, indices: tuple[int, ...] = (1, 7)
     rows = [{"test index": i, "label": int(y[k]), "predicted": int(p[k].argmax()),
              "probability": round(float(p[k].max()), 4)} for k, i in enumerate(indices)]
     _md(markdown_table(rows))
+
+
+def diagram(name: str) -> None:
+    """Draw one of the report's architecture diagrams ('perceptron', 'cnn41', 'mtl') from the models. Rendered
+    to PNG here because the package selects matplotlib's Agg backend, which the notebook would not display."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    from mnistlab.report.diagrams import DIAGRAMS
+
+    fig = DIAGRAMS[name]()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    display(Image(data=buf.getvalue(), format="png"))

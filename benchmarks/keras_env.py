@@ -16,7 +16,9 @@ HERE = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("MNISTLAB_BENCH_KERAS_VENV") or HERE / ".keras-venv")  # env: tests point it elsewhere
 PEER = HERE / "keras_peer.py"
 # The version measured in docs/BENCHMARKS.md; override with MNISTLAB_BENCH_TF (e.g. "tensorflow" for the newest).
-REQUIREMENT = os.environ.get("MNISTLAB_BENCH_TF", "tensorflow==2.21.0")
+# With a CUDA GPU the [and-cuda] extra brings the CUDA libraries TensorFlow needs to use it.
+TF_VERSION = "2.21.0"
+
 
 
 class PeerUnavailable(RuntimeError):
@@ -35,17 +37,21 @@ def _has_tensorflow(py: Path) -> bool:
     return probe.returncode == 0
 
 
-def ensure(install: bool = True, log: Any = print) -> Path:
+def requirement(cuda: bool) -> str:
+    return os.environ.get("MNISTLAB_BENCH_TF") or f"tensorflow{'[and-cuda]' if cuda else ''}=={TF_VERSION}"
+
+
+def ensure(install: bool = True, log: Any = print, cuda: bool = False) -> Path:
     """The venv's python, installing TensorFlow into it first if needed (a few minutes, ~2 GB, once)."""
-    py = python()
+    py, req = python(), requirement(cuda)
     if _has_tensorflow(py):
         return py
     if not install:
         raise PeerUnavailable(f"{VENV} has no TensorFlow and --no-install was given")
-    log(f"installing {REQUIREMENT} into {VENV} (once; a few minutes)")
+    log(f"installing {req} into {VENV} (once; a few minutes)")
     steps = [[sys.executable, "-m", "venv", str(VENV)],
              [str(py), "-m", "pip", "install", "-q", "--upgrade", "pip"],
-             [str(py), "-m", "pip", "install", "-q", REQUIREMENT]]
+             [str(py), "-m", "pip", "install", "-q", req]]
     for cmd in steps:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
         if done.returncode != 0:

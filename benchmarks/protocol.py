@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.suite import MODELS
@@ -74,8 +76,11 @@ def main() -> None:
     ap.add_argument("--epochs", default="4,8", help="one-cycle lengths to try; constant runs the longest")
     ap.add_argument("--val-size", type=int, default=5000)
     ap.add_argument("--out", help="also write the rows (with per-epoch curves) to this JSON file")
+    ap.add_argument("--threads", type=int, default=0, help="compute threads (default: all cores)")
     a = ap.parse_args()
     configure_threads()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     epochs = [int(e) for e in a.epochs.split(",")]
     rows = []
     for name in a.models.split(","):

@@ -183,12 +183,19 @@ def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]]
         out += ["### The full study", "", *study_times_table(times)]
     if res.get("notes"):
         out += ["Notes from the run: " + "; ".join(res["notes"]), ""]
+    out += ["### Reproduce", "", "```bash", "make bench ARGS=--write-docs          # everything above (installs "
+            "TensorFlow into benchmarks/.keras-venv once)", ".venv/bin/mnistlab bench --quick       # a few minutes, "
+            "no compile / Keras bf16 / time-to-accuracy", ".venv/bin/mnistlab bench --threads 1   # one compute "
+            "thread for every runner (steadier on a shared machine)",
+            ".venv/bin/mnistlab bench --from-results benchmarks/out/<time>/results.json --study-times "
+            "cpu=runs/full-s0 --write-docs", ".venv/bin/python benchmarks/protocol.py --models mlp_3_1 "
+            "--epochs 4,8   # epochs / schedule search on the validation slice", "```", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
 def _keras_version(res: dict[str, Any]) -> str:
-    fw = next((t["framework"] for t in res["trials"] if "framework" in t), None)
-    return f", {fw}" if fw else ""
+    keras = next((t for t in res["trials"] if "framework" in t), None)
+    return f", {keras['framework']} (on {'GPU' if keras.get('gpu') else 'CPU'})" if keras else ""
 
 
 def write_docs(doc: Path, section: str) -> None:

@@ -155,7 +155,8 @@ class Suite:
         """The Keras venv's python; a failed install is reported once, then every Keras trial is skipped."""
         if self._keras is None and not self._keras_error:
             try:
-                self._keras = keras_env.ensure(self.plan.install, log)
+                cuda = torch_peers.pick_device(self.plan.device).type == "cuda"
+                self._keras = keras_env.ensure(self.plan.install, log, cuda=cuda)
             except keras_env.PeerUnavailable as err:
                 self._keras_error = str(err)
                 self.note(f"Keras peer skipped: {err}")

@@ -81,10 +81,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):  # numpy / torch scalars
-        return obj.item()
-    if hasattr(obj, "tolist"):
+    if hasattr(obj, "tolist"):  # numpy / torch arrays and scalars (a 0-d tolist() is the scalar)
         return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -68,6 +68,7 @@ class FitResult:
     train_s: float = 0.0  # wall time of the training epochs (without evaluation)
     test_s: float = 0.0  # wall time of one inference pass over the test set
     final: dict[str, float] = field(default_factory=dict)  # last epoch's metrics
+    threads: int = 0  # torch threads used for training (CPU), see configure_threads
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -80,11 +81,41 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def configure_threads() -> int:
-    """Use every core this process may run on (containers often allow fewer than os.cpu_count())."""
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(n)
-    return n
+def _usable_cores() -> int:
+    """Cores this process may run on (containers often allow fewer than os.cpu_count())."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _busy_elsewhere(samples: int = 5) -> int:
+    """Runnable threads of other processes right now: the median of a few reads of /proc/stat's procs_running,
+    minus this (running) thread. 0 where /proc is absent."""
+    counts = []
+    for _ in range(samples):
+        try:
+            with open("/proc/stat") as f:
+                line = next((ln for ln in f if ln.startswith("procs_running")), "procs_running 1")
+        except OSError:
+            return 0
+        counts.append(int(line.split()[1]) - 1)
+        time.sleep(0.02)
+    return max(0, sorted(counts)[len(counts) // 2])
+
+
+def configure_threads(n: int | None = None) -> int:
+    """Size torch's thread pool to the cores that are free: n, else $MNISTLAB_THREADS, else the usable cores
+    minus those other processes keep busy (at least 1).
+
+    Why not simply every core: on a shared machine, OpenMP threads that outnumber the free cores wait for each
+    other at every barrier; measured here (2 cores, load ~7) CNN 4.1 trained 5-7x slower with 2 threads than
+    with 1 (docs/BENCHMARKS.md). The count changes float summation order, so results are bit-identical only
+    for equal thread counts: set MNISTLAB_THREADS to pin it."""
+    if n is None and (env := os.environ.get("MNISTLAB_THREADS", "").strip()):
+        n = int(env)
+    cores = _usable_cores()
+    if n is None:
+        n = max(1, cores - _busy_elsewhere())
+    torch.set_num_threads(max(1, n))
+    return torch.get_num_threads()
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -156,6 +187,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
     task = task or Classification()
     dev = device if isinstance(device, torch.device) else pick_device(device)
     bf16 = use_bf16(spec.precision, dev)
+    threads = configure_threads() if dev.type == "cpu" else torch.get_num_threads()
     model.to(dev)
     if spec.channels_last:  # 4-D weights to NHWC; conv outputs then follow the weights' layout
         model.to(memory_format=torch.channels_last)
@@ -164,9 +196,11 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
         return done
     opt = make_optimizer(model, spec, dev)
     gen = torch.Generator().manual_seed(spec.seed)
-    result, start = FitResult(name), 0
+    result, start = FitResult(name, threads=threads), 0
     if out_dir is not None:
         start = _resume(model, opt, gen, result, out_dir, spec)
+    log(f"{name}: {len(train[0])} examples, {spec.epochs} epochs of batch {spec.batch_size} on {dev.type}"
+        f"{f' ({threads} threads)' if dev.type == 'cpu' else ''}, {'bf16 autocast' if bf16 else 'fp32'}")
     x, y = train[0].to(dev), train[1].to(dev)
     n, steps_per_epoch = len(x), math.ceil(len(train[0]) / spec.batch_size)
     writer = _tensorboard(out_dir, start)
@@ -174,7 +208,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
         model.train()
         perm = torch.randperm(n, generator=gen).to(dev)
         t0, loss_sum, counts = time.perf_counter(), torch.zeros((), device=dev), {}
-        for i in range(steps_per_epoch):
+        for i in _progress(steps_per_epoch, f"{name} {epoch + 1}/{spec.epochs}"):
             for g in opt.param_groups:
                 g["lr"] = _lr_at(spec, epoch * steps_per_epoch + i, spec.epochs * steps_per_epoch)
             idx = perm[i * spec.batch_size:(i + 1) * spec.batch_size]
@@ -216,6 +250,13 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
 
 
 # ---------------------------------------------------------------- helpers of fit
+def _progress(steps: int, desc: str) -> Any:
+    """range(steps) with a tqdm bar on a terminal; a plain range when stderr is not a TTY (logs, tests)."""
+    from tqdm import tqdm
+
+    return tqdm(range(steps), desc=desc, leave=False, unit="step", disable=None, dynamic_ncols=True)
+
+
 def _check_finite(loss: Tensor, name: str, epoch: int, step: int) -> None:
     value = float(loss.detach())
     if not math.isfinite(value):
@@ -314,7 +355,7 @@ def _load_finished(model: nn.Module, out_dir: Path, spec: TrainSpec, name: str) 
         return None
     model.load_state_dict(safe_load(out_dir / "model.pt"))
     log(f"{name}: already trained, loaded {out_dir / 'model.pt'}")
-    return FitResult(name, meta["history"], meta["train_s"], meta["test_s"], meta["final"])
+    return FitResult(name, meta["history"], meta["train_s"], meta["test_s"], meta["final"], meta.get("threads", 0))
 
 
 def to_tensors(x: Any, y: Any, image: bool = True) -> tuple[Tensor, Tensor]:

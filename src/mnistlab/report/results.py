@@ -79,9 +79,13 @@ class Results:
         v = self.metrics.get(f"{key}.std")
         return float(v) if isinstance(v, int | float) and self.seeds > 1 else None
 
-    def pct(self, key: str, digits: int = 2) -> str:
-        """An accuracy (a fraction) as a percentage: '98.52%', or '98.52 ± 0.04%' with several seeds."""
-        return _with_spread(100 * self.value(key), _scale(self.std(key), 100), digits, "%")
+    def pct(self, key: str, digits: int = 2, spread: bool = False) -> str:
+        """An accuracy (a fraction) as a percentage: '98.52%', or '98.52 ± 0.04%' with several seeds (or always,
+        with `spread`, for keys that are themselves means over repeats, e.g. dreams over dream seeds)."""
+        sd = self.std(key)
+        if spread and sd is None and isinstance(self.metrics.get(f"{key}.std"), int | float):
+            sd = float(self.metrics[f"{key}.std"])
+        return _with_spread(100 * self.value(key), _scale(sd, 100), digits, "%")
 
     def num(self, key: str, digits: int = 2, unit: str = "") -> str:
         """Any other number: '12.3 s', or '12.3 ± 0.4 s' with several seeds; integers get thousands separators."""

@@ -178,3 +178,59 @@ def mtl(r: Results) -> dict[str, Any]:
 
 def _g(r: Results, key: str) -> str:
     return f"{r.value(key):.4g}" if r.has(key) else ""
+
+
+# ---------------------------------------------------------------- 5 visualisation
+def viz(r: Results) -> dict[str, Any]:
+    s = r.summary("viz")
+    models, dreams, acts = s["models"], s["dreams"], s["activations"]
+    rows, missed = [], []
+    n_dreams = 0
+    for target in sorted({row["target"] for row in dreams["table"]}):
+        for kind in ("noise", "real"):
+            k = f"viz.dream.{target}.{kind}"
+            if not r.has(f"{k}.p_cnn"):
+                continue
+            n = int(r.metrics.get(f"{k}.p_cnn.n", 1))
+            hits = int(r.value(f"{k}.hits_independent"))
+            n_dreams += n
+            if hits < n:
+                missed.append(f"{target} from {'noise' if kind == 'noise' else 'a real digit'}")
+            rows.append([str(target), "noise" if kind == "noise" else "test digit", r.pct(f"{k}.p_cnn", 1, True),
+                         r.pct(f"{k}.p_independent", 1, True), f"{int(r.value(f'{k}.hits_cnn'))}/{n}",
+                         f"{hits}/{n}"])
+    if not rows:
+        raise MissingResult("viz.dream.* metrics")
+    layers = sorted(acts[next(iter(acts))])
+    frac = {layer: sum(a[layer]["active_maps"] for a in acts.values())
+            / sum(a[layer]["shape"][0] for a in acts.values()) for layer in layers}
+    indep = str(models["independent"]["model"]).replace("mlp_3_1", "MLP 3.1").replace("cnn_4_1", "CNN 4.1")
+    settings = dreams["settings"]
+    deep = [f for f in s["filters"] if f != layers[0]]
+    figs = _figs(r, "viz", "filters", "activations_2", "activations_9", "dreams")
+    for stem in ("filters", "dreams"):
+        _need(figs[stem], f"viz/figures/{stem}")
+    return {
+        "table": {"header": ["class", "start", "p (CNN 4.1)", f"p ({indep})", "hits CNN", f"hits {indep}"],
+                  "rows": rows, "align": "clrrrr"},
+        "cnn_how": str(models["cnn_4_1"]["how"]), "cnn_acc": r.pct("viz.cnn_4_1.test_acc"),
+        "indep": indep, "indep_how": str(models["independent"]["how"]), "indep_acc": r.pct("viz.independent.test_acc"),
+        "deep_shown": str(s["filters"][deep[0]]["shown"]) if deep else "",
+        "active_first": f"{100 * frac[layers[0]]:.0f}%", "active_last": f"{100 * frac[layers[-1]]:.0f}%",
+        "first": layers[0], "last": layers[-1], "sparser_deep": frac[layers[-1]] < frac[layers[0]],
+        "n_dreams": str(n_dreams), "all_hit": not missed, "missed": _and(missed) if missed else "",
+        "steps": str(settings.get("dream_steps", "")), "octaves": str(settings.get("octaves", "")),
+        "dream_seeds": str(len(dreams.get("seeds", []))),
+        "noise_weaker": _noise_weaker(r),
+        "fig": figs,
+    }
+
+
+def _noise_weaker(r: Results) -> bool:
+    """True when the independent model is on average less sure of the dreams from noise than of those from a
+    real digit."""
+    def mean(kind: str) -> float:
+        vals = [v for k, v in r.metrics.items() if k.startswith("viz.dream.") and k.endswith(f".{kind}.p_independent")]
+        return sum(vals) / len(vals) if vals else 0.0
+
+    return mean("noise") < mean("real")

@@ -85,7 +85,7 @@ class Results:
         sd = self.std(key)
         if spread and sd is None and isinstance(self.metrics.get(f"{key}.std"), int | float):
             sd = float(self.metrics[f"{key}.std"])
-        return _with_spread(100 * self.value(key), _scale(sd, 100), digits, "%")
+        return _with_spread(100 * self.value(key), _scale(sd, 100), digits, "%", whole=False)
 
     def num(self, key: str, digits: int = 2, unit: str = "") -> str:
         """Any other number: '12.3 s', or '12.3 ± 0.4 s' with several seeds; integers get thousands separators."""
@@ -106,16 +106,17 @@ def _scale(v: float | None, k: float) -> float | None:
     return None if v is None else v * k
 
 
-def fmt(v: float, digits: int = 2) -> str:
-    """A plain number: integers with thousands separators, others with `digits` decimals."""
+def fmt(v: float, digits: int = 2, whole: bool = True) -> str:
+    """A plain number: whole numbers (counts) with thousands separators, others with `digits` decimals. Pass
+    whole=False for measurements, so that an accuracy of exactly 100% still reads 100.00."""
     if not math.isfinite(v):
         return "n/a"
-    if float(v).is_integer():
+    if whole and float(v).is_integer():
         return f"{int(v):,}"
-    return f"{v:.{digits}f}"
+    return f"{v:,.{digits}f}"
 
 
-def _with_spread(v: float, sd: float | None, digits: int, unit: str) -> str:
+def _with_spread(v: float, sd: float | None, digits: int, unit: str, whole: bool = True) -> str:
     sep = "" if unit == "%" or not unit else " "
-    core = fmt(v, digits) if sd is None else f"{fmt(v, digits)} \u00b1 {fmt(sd, digits)}"
+    core = fmt(v, digits, whole) if sd is None else f"{fmt(v, digits, whole)} \u00b1 {fmt(sd, digits, False)}"
     return f"{core}{sep}{unit}"

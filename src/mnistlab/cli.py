@@ -128,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as err:  # full disk, vanished folder: the system's words, one line
         where = f": {err.filename}" if err.filename else ""
-        fix = ("; free some space, then re-run the same command to resume"
-               if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "")
+        fix = {errno.ENOSPC: "; free some space", errno.EDQUOT: "; free some space",
+               errno.EFBIG: "; raise the file-size limit (ulimit -f)"}.get(err.errno or 0, "")
+        fix += ", then re-run the same command to resume" if fix else ""
         print(f"mnistlab: error: {err.strerror or err}{where}{fix}", file=sys.stderr)
         return 1
 

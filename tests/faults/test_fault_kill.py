@@ -21,7 +21,8 @@ from mnistlab.studies import load
 
 WORKER = [sys.executable, str(Path(__file__).with_name("engine_worker.py"))]
 FAST_STUDIES = ("pca", "perceptron", "mlp", "cnn")  # viz needs cnn; mtl is the longest: both only in the slow run
-SMOKE = ["--profile", "smoke", "--no-deliverables", "--set", "perceptron.all_pairs=false"]
+SMOKE = ["--profile", "smoke", "--no-deliverables", "--set", "perceptron.all_pairs=false", "--set", "mtl.tune=false",
+         "--set", "mtl.lambdas=0.5", "--set", "mtl.uncertainty=false", "--set", "mtl.epochs=2"]
 
 
 def _ready(name: str) -> bool:
@@ -47,6 +48,7 @@ def _trial(argv: list[str], tmp: Path, i: int, moment: float, want: dict, label:
     diff = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
     left = audit(out)
     record(f"kill -9, then re-run ({label})", f"SIGKILL at {seen['moment_s']} s", **seen, rerun_exit=code,
+           outcome="killed" if seen["killed"] else "ended before the kill",
            metrics_equal=not diff, differing=diff[:10], keys_compared=len(want), half_written=left,
            traceback="Traceback" in log.read_text())
     assert code == 0, log.read_text()[-3000:]
@@ -77,9 +79,10 @@ def test_kill9_during_training_engine(tmp_path):
     state = where_it_stopped(out)
     assert run_to_end([*WORKER, str(out)], log) == 0
     got, left = comparable(read_metrics(out)), audit(out)
+    resumed = "resuming after epoch" in log.read_text()
     record("kill -9 after the first checkpoint, then re-run (engine)", "SIGKILL when checkpoint.pt appears",
-           left=state, metrics_equal=got == want, keys_compared=len(want), half_written=left,
-           traceback="Traceback" in log.read_text())
+           outcome="resumed" if resumed else "did not resume", left=state, metrics_equal=got == want,
+           keys_compared=len(want), half_written=left, traceback="Traceback" in log.read_text())
     assert "resuming after epoch" in log.read_text()
     assert got == want and left == []
 

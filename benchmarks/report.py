@@ -161,9 +161,9 @@ def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]]
            f"Python {mc['python']}, torch {mc['torch']}, numpy {mc['numpy']}"
            + _keras_version(res) + f". Load average (1 min) at start {mc['loadavg_start']:.1f}, at end "
            f"{mc.get('loadavg_end', float('nan')):.1f}: above {mc['cores']} means other processes shared the cores.",
-           "", f"Protocol: batch 128, Adam 1e-3; each throughput trial trains a fresh model for one warm-up epoch "
-           f"plus {plan['timed_epochs']} timed epoch(s) over the first {plan['images']:,} training images; "
-           f"{plan['repeats']} interleaved repeats (seeds 0..{plan['repeats'] - 1}), medians. Test accuracy is on "
+           "", *_noisy(mc), "Protocol: batch 128, Adam 1e-3; each throughput trial trains a fresh model for one "
+           f"warm-up epoch plus {plan['timed_epochs']} timed epoch(s) over the first {plan['images']:,} training "
+           f"images; {plan['repeats']} interleaved repeats (seeds 0..{plan['repeats'] - 1}), medians. Test accuracy is on "
            "all 10,000 test images after those epochs (the same short budget for every runner). CPU util = CPU "
            "time / (wall x threads) during the timed epochs.", ""]
     if res["peak"]:
@@ -193,9 +193,36 @@ def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]]
     return "\n".join(out).rstrip() + "\n"
 
 
+def _noisy(mc: dict[str, Any]) -> list[str]:
+    """A warning when the machine was shared: the load average exceeded the core count at start or end."""
+    load = max(mc["loadavg_start"], mc.get("loadavg_end", 0.0))
+    if load <= mc["cores"]:
+        return []
+    return [f"**Preliminary: the machine was shared** (load average up to {load:.1f} on {mc['cores']} cores); "
+            "absolute numbers are low and noisy, ratios within a repeat are the more reliable part. Re-run on a "
+            "quiet machine for final numbers.", ""]
+
+
 def _keras_version(res: dict[str, Any]) -> str:
-    keras = next((t for t in res["trials"] if "framework" in t), None)
+    keras = next((t for t in res["trials"] + res.get("tta", []) if "framework" in t), None)
     return f", {keras['framework']} (on {'GPU' if keras.get('gpu') else 'CPU'})" if keras else ""
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several results.json into one report: machine, plan and peaks of the first; trials, time-to-accuracy rows,
+    profiles and notes of all; the commands joined. Meant for runs of disjoint phases or models."""
+    res = {**parts[0], "trials": [], "tta": [], "profile": {}, "notes": [], "flops": {}, "params": {}}
+    for part in parts:
+        res["trials"] += part.get("trials", [])
+        res["tta"] += part.get("tta", [])
+        for key in ("profile", "flops", "params"):
+            res[key].update(part.get(key, {}))
+        res["notes"] += part.get("notes", [])
+    res["command"] = "`, then `".join(p.get("command", "mnistlab bench") for p in parts)
+    if len(parts) > 1:
+        res["machine"] = {**res["machine"], "bench_wall_s": sum(p["machine"].get("bench_wall_s", 0) for p in parts),
+                          "loadavg_end": parts[-1]["machine"].get("loadavg_end", float("nan"))}
+    return res
 
 
 def write_docs(doc: Path, section: str) -> None:

@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
     p.add_argument("--no-install", action="store_true", help="never install TensorFlow; skip Keras if missing")
     p.add_argument("--write-docs", action="store_true", help=f"replace our section of {DOC.name} with the report")
-    p.add_argument("--from-results", metavar="JSON", help="render an earlier results.json instead of measuring")
+    p.add_argument("--from-results", metavar="JSON[,JSON]", help="render earlier results.json files instead of "
+                   "measuring; several (e.g. a throughput run and a time-to-accuracy run) are merged")
     p.add_argument("--study-times", action="append", default=[], metavar="LABEL=RUN_DIR",
                    help="add a run's per-study wall times (metrics.json time.<study>.s) to the report; repeatable")
     return p
@@ -108,12 +109,13 @@ def main(argv: list[str]) -> int:
     times = _study_times(a.study_times)
     command = "mnistlab bench " + " ".join(argv)
     if a.from_results:
-        path = Path(a.from_results)
-        if not path.is_file():
-            raise UserError(f"--from-results: {path} not found")
-        results = json.loads(path.read_text())
-        out = path.parent
-        command = results.get("command", command)
+        paths = [Path(s) for s in a.from_results.split(",")]
+        for path in paths:
+            if not path.is_file():
+                raise UserError(f"--from-results: {path} not found")
+        results = report.merge([json.loads(path.read_text()) for path in paths])
+        out = paths[0].parent
+        command = results["command"]
     else:
         plan = _plan(a, suite)
         out = Path(a.out) if a.out else ROOT / "benchmarks" / "out" / time.strftime("%Y%m%d-%H%M%S")

@@ -163,8 +163,8 @@ def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]]
            f"{mc.get('loadavg_end', float('nan')):.1f}: above {mc['cores']} means other processes shared the cores.",
            "", *_noisy(mc), "Protocol: batch 128, Adam 1e-3; each throughput trial trains a fresh model for one "
            f"warm-up epoch plus {plan['timed_epochs']} timed epoch(s) over the first {plan['images']:,} training "
-           f"images; {plan['repeats']} interleaved repeats (seeds 0..{plan['repeats'] - 1}), medians. Test accuracy is on "
-           "all 10,000 test images after those epochs (the same short budget for every runner). CPU util = CPU "
+           f"images; {plan['repeats']} interleaved repeats (seeds 0..{plan['repeats'] - 1}), medians. Test accuracy "
+           "is on all 10,000 test images after those epochs (the same short budget for every runner). CPU util = CPU "
            "time / (wall x threads) during the timed epochs.", ""]
     if res["peak"]:
         out += ["Measured matmul peak (square matmuls of 1024, 2048, 4096, best of 3 each): " + ", ".join(

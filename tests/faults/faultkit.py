@@ -207,3 +207,18 @@ def resize_disk(where: Path, kib: int) -> None:
 
 def unmount(where: Path) -> None:
     subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+# ---------------------------------------------------------------- which studies to run
+def landed(name: str) -> bool:
+    """The study imports and, in a git checkout, is committed: a colleague's study still being edited in a shared
+    checkout could change between a reference run and the runs compared with it."""
+    from mnistlab.studies import load
+
+    try:
+        module = load(name)
+    except Exception:
+        return False
+    res = subprocess.run(["git", "ls-files", "--error-unmatch", module.__file__], capture_output=True,
+                         cwd=Path(module.__file__).parent)
+    return res.returncode == 0 or b"not a git repository" in res.stderr

@@ -14,23 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import audit, comparable, kill_at, read_metrics, record, run_to_end, start, where_it_stopped
+from faultkit import audit, comparable, kill_at, landed, read_metrics, record, run_to_end, start, where_it_stopped
 
 from mnistlab.config import STUDIES
-from mnistlab.studies import load
 
 WORKER = [sys.executable, str(Path(__file__).with_name("engine_worker.py"))]
-FAST_STUDIES = ("pca", "perceptron", "mlp", "cnn")  # viz needs cnn; mtl is the longest: both only in the slow run
 SMOKE = ["--profile", "smoke", "--no-deliverables", "--set", "perceptron.all_pairs=false", "--set", "mtl.tune=false",
          "--set", "mtl.lambdas=0.5", "--set", "mtl.uncertainty=false", "--set", "mtl.epochs=2"]
-
-
-def _ready(name: str) -> bool:
-    try:
-        load(name)
-    except Exception:
-        return False
-    return True
 
 
 def _reference(argv: list[str], tmp: Path) -> tuple[dict, float]:
@@ -97,7 +87,7 @@ def test_kill9_random_moments_engine(tmp_path):
 
 @pytest.mark.slow
 def test_kill9_random_moments_cli(tmp_path):
-    studies = [s for s in STUDIES if _ready(s)]
+    studies = [s for s in STUDIES if landed(s)]
     if not studies:
         pytest.skip("no study is implemented yet")
     argv = [sys.executable, "-m", "mnistlab.cli", "run", *studies, *SMOKE, "--out"]

@@ -160,3 +160,14 @@ def test_diagrams_match_the_models() -> None:
     layers = trace(create("cnn_4_1"), torch.zeros(1, 1, 28, 28))
     assert [ly.shape for ly in layers] == ["32×28×28", "64×14×14", "128×7×7", "6272", "10"]
     assert sum(ly.params for ly in layers) == param_count(create("cnn_4_1")) == 227_306
+
+
+def test_templates_keep_else_on_the_closing_line() -> None:
+    """In Typst markup an `else` must follow `]` on the same line, or the branch silently prints as text."""
+    import re
+
+    from mnistlab.report.build import TEMPLATE
+
+    for path in TEMPLATE.glob("*.typ"):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            assert not re.search(r"\belse\s*$|\belse if [^\[{]*$|^\s*else\b", line), f"{path.name}:{n}: {line}"

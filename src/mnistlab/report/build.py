@@ -10,7 +10,6 @@ results' discussion is absent."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ def prepare(run_dir: Path) -> tuple[Path, dict[str, Any]]:
     out = run_dir / BUILD_DIR
     out.mkdir(parents=True, exist_ok=True)
     for src in sorted(TEMPLATE.glob("*.typ")) + sorted(TEMPLATE.glob("*.yml")):
-        shutil.copyfile(src, out / src.name)
+        atomic_write_bytes(out / src.name, src.read_bytes())
     drawn = diagrams.write_all(out / "diagrams")
     ctx = build_context(run_dir)
     ctx["diagrams"] = {k: "/" + p.relative_to(run_dir).as_posix() for k, p in drawn.items()}
@@ -71,7 +70,8 @@ def build(run_dir: Path) -> Path:
     words = typst_doc.count_words(typst_doc.body_text(comp))
     in_range = WORDS_MIN <= words <= WORDS_MAX
     atomic_write_json(main.parent / "words.json", {"body_words": words, "min": WORDS_MIN, "max": WORDS_MAX,
-                                                   "enforced": ctx["all_done"], "figures": referenced_files(ctx)})
+                                                   "enforced": ctx["all_done"], "figures": referenced_files(ctx),
+                                                   "sections": typst_doc.section_words(comp)})
     log(f"[report] body text: {words:,} words (brief: {WORDS_MIN:,}-{WORDS_MAX:,})")
     if not in_range:
         if ctx["all_done"]:

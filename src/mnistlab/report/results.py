@@ -87,9 +87,11 @@ class Results:
             sd = float(self.metrics[f"{key}.std"])
         return _with_spread(100 * self.value(key), _scale(sd, 100), digits, "%", whole=False)
 
-    def num(self, key: str, digits: int = 2, unit: str = "") -> str:
-        """Any other number: '12.3 s', or '12.3 ± 0.4 s' with several seeds; integers get thousands separators."""
-        return _with_spread(self.value(key), self.std(key), digits, unit)
+    def num(self, key: str, digits: int = 2, unit: str = "", scale: float = 1.0) -> str:
+        """Any other number: '12.3 s', or '12.3 ± 0.4 s' with several seeds; integers get thousands separators.
+        `scale` converts units (1000: seconds to milliseconds)."""
+        return _with_spread(scale * self.value(key), _scale(self.std(key), scale), digits, unit,
+                            whole=scale == 1.0)
 
     # -- figures
     def figure(self, study: str, stem: str) -> str | None:
@@ -100,6 +102,11 @@ class Results:
         if svg.is_file() and (svg.stat().st_size <= SVG_MAX_BYTES or not png.is_file()):
             return f"/{study}/figures/{svg.name}"
         return f"/{study}/figures/{png.name}" if png.is_file() else None
+
+
+def plural(n: int | str, word: str) -> str:
+    """'1 epoch', '3 epochs'."""
+    return f"{n} {word}" if str(n) == "1" else f"{n} {word}s"
 
 
 def _scale(v: float | None, k: float) -> float | None:

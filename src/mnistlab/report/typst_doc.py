@@ -54,6 +54,19 @@ def body_text(comp: Any, label: str = "body") -> list[str]:
     return [_plain(e).strip() for e in elements]
 
 
+def section_words(comp: Any) -> dict[str, int]:
+    """Body words per level-1 section, in document order ({'Introduction': 215, ...})."""
+    elements = json.loads(comp.query("selector(heading.where(level: 1)).or(<body>)", format="json"))
+    counts: dict[str, int] = {}
+    current = "(before the first heading)"
+    for e in elements:
+        if e.get("func") == "heading":
+            current = _plain(e.get("body")).strip()
+            continue
+        counts[current] = counts.get(current, 0) + count_words([_plain(e)])
+    return counts
+
+
 def count_words(texts: list[str]) -> int:
     """Words = whitespace-separated tokens holding at least one letter or digit ("98.5%" is a word, "-" is not)."""
     return sum(1 for t in texts for tok in t.split() if _WORD.search(tok))

@@ -38,7 +38,7 @@ class Plan:
     images: int = 6400  # training images per throughput epoch (50 steps of 128)
     timed_epochs: int = 1  # after one warm-up epoch
     repeats: int = 3
-    max_epochs: int = 15  # time-to-accuracy gives up after this many epochs
+    max_epochs: int = 12  # time-to-accuracy gives up after this many epochs
     device: str = "auto"
     threads: int = 0  # compute threads for every runner (torch and TensorFlow); 0 = all cores this process may use
     install: bool = True  # install TensorFlow into benchmarks/.keras-venv when missing

@@ -64,3 +64,14 @@ def test_write_docs_replaces_only_our_section(tmp_path: Path) -> None:
     text = doc.read_text()
     assert "old numbers" not in text and "new numbers" in text
     assert "keep me" in text and "## Later\n\nkeep" in text
+
+
+def test_merge_keeps_rows_of_every_part() -> None:
+    base = {"plan": {}, "machine": {"bench_wall_s": 60.0}, "peak": {"bf16": 1.0}, "command": "mnistlab bench a"}
+    a = {**base, "trials": [{"model": "mlp_3_1"}], "tta": [], "flops": {"mlp_3_1": 1.0}, "params": {"mlp_3_1": 1}}
+    b = {**base, "trials": [], "tta": [{"model": "cnn_4_1"}], "flops": {"cnn_4_1": 2.0}, "params": {"cnn_4_1": 2},
+         "command": "mnistlab bench b"}
+    res = report.merge([a, b])
+    assert len(res["trials"]) == 1 and len(res["tta"]) == 1
+    assert set(res["flops"]) == {"mlp_3_1", "cnn_4_1"} and res["machine"]["bench_wall_s"] == 120.0
+    assert "bench a" in res["command"] and "bench b" in res["command"]

@@ -40,23 +40,38 @@ class PerceptronConfig:
 
 @dataclass
 class MLPConfig:
-    epochs: int = 12  # 3.1 training epochs (chosen by the search when `search` is on)
-    batch_size: int = 128
-    lr: float = 1e-3
-    search: bool = True  # small grid over batch size and learning rate on the validation slice
-    search_epochs: int = 3  # epochs per search candidate
-    depth_epochs: int = 12  # epochs for each 3.2 model
+    """Study 3. With `search` on, the 3.1 batch size, learning rate and epochs come from the validation search
+    (studies/mlp.py says how); epochs/batch_size/lr below are used only when it is off."""
+
+    epochs: int = 10  # 3.1 training epochs (when search is off)
+    batch_size: int = 256
+    lr: float = 2e-3
+    schedule: str = "onecycle"  # constant | onecycle (warm-up then cosine decay, see train.TrainSpec)
+    label_smoothing: float = 0.1  # cross-entropy against 0.9 one-hot + 0.1 uniform (a loss regulariser)
+    search: bool = True  # choose batch size, learning rate and epochs on a validation slice of train
+    search_batches: str = "128,256,512"  # stage 1 grid ...
+    search_lrs: str = "1e-3,2e-3,4e-3"  # ... x these learning rates, `search_epochs` epochs each
+    search_epochs: int = 3  # epochs per stage-1 candidate
+    search_budgets: str = "3,6,10"  # stage 2: epoch budgets tried with the stage-1 winner
+    search_tol: float = 0.001  # the cheapest candidate within this validation accuracy of the best wins
+    depth_epochs: int = 0  # epochs for each 3.2 model; 0 = the 3.1 recipe's epochs
     val_size: int = 5000  # validation slice of train, for the search only
     subset: int = 0  # 0 = all data; N > 0 = the first N training and N // 5 test images
 
 
 @dataclass
 class CNNConfig:
-    epochs: int = 12  # 4.1 training epochs
+    """Study 4. One recipe for 4.1 and the 4.2 variants (fixed on a validation slice during development,
+    docs/BENCHMARKS.md, issue 4); channels_last is the faster layout for conv nets on CPU (same numbers)."""
+
+    epochs: int = 10  # 4.1 training epochs
     batch_size: int = 128
-    lr: float = 1e-3
-    variant_epochs: int = 12  # epochs for each 4.2 model
-    subset: int = 0
+    lr: float = 2e-3
+    schedule: str = "onecycle"  # constant | onecycle
+    label_smoothing: float = 0.1
+    variant_epochs: int = 0  # epochs for each 4.2 model; 0 = the same as 4.1
+    channels_last: bool = True
+    subset: int = 0  # 0 = all data; N > 0 = the first N training and N // 5 test images
 
 
 @dataclass
@@ -117,7 +132,7 @@ def full() -> RunConfig:
 def quick() -> RunConfig:
     cfg = RunConfig(profile="quick")
     cfg.mlp.epochs, cfg.mlp.depth_epochs, cfg.mlp.search = 3, 2, False
-    cfg.cnn.epochs, cfg.cnn.variant_epochs = 3, 2
+    cfg.cnn.epochs, cfg.cnn.variant_epochs = 3, 1
     cfg.viz.dream_steps = 128
     cfg.mtl.epochs, cfg.mtl.tune_trials, cfg.mtl.tune_epochs = 2, 3, 1
     cfg.perceptron.all_pairs_max_iter = 100  # 45 pairs x 1000 passes is minutes; the five main pairs keep 1000
@@ -133,9 +148,10 @@ def smoke() -> RunConfig:
     cfg = RunConfig(profile="smoke")
     cfg.pca.subset, cfg.pca.scatter_points = 2000, 2000
     cfg.perceptron.subset, cfg.perceptron.max_iter = 600, 20
-    cfg.mlp.subset, cfg.mlp.epochs, cfg.mlp.depth_epochs, cfg.mlp.search_epochs = 2000, 1, 1, 1
-    cfg.mlp.val_size = 400
-    cfg.cnn.subset, cfg.cnn.epochs, cfg.cnn.variant_epochs = 2000, 1, 1
+    cfg.mlp.subset, cfg.mlp.epochs, cfg.mlp.depth_epochs, cfg.mlp.search_epochs = 1000, 1, 1, 1
+    cfg.mlp.val_size, cfg.mlp.search_batches, cfg.mlp.search_lrs = 200, "128", "1e-3,2e-3"
+    cfg.mlp.search_budgets = "1"  # stage 2 reuses stage 1's 1-epoch run: two tiny candidates in all
+    cfg.cnn.subset, cfg.cnn.epochs, cfg.cnn.variant_epochs = 1000, 1, 1
     cfg.viz.dream_steps, cfg.viz.dream_seeds = 8, 2
     cfg.mtl.subset, cfg.mtl.epochs, cfg.mtl.tune_trials, cfg.mtl.tune_epochs = 256, 1, 2, 1
     cfg.mtl.val_size, cfg.mtl.tune_subset, cfg.mtl.batch_size = 64, 0, 64
@@ -203,8 +219,8 @@ def known_keys(cfg: RunConfig) -> list[str]:
 
 
 # Fields that must be strictly positive; every other number must be >= 0.
-_POSITIVE = {"epochs", "batch_size", "lr", "max_iter", "dream_steps", "dream_seeds", "depth_epochs", "val_size",
-             "variant_epochs", "search_epochs", "tune_trials", "tune_epochs", "seeds", "n_components", "octaves",
+_POSITIVE = {"epochs", "batch_size", "lr", "max_iter", "dream_steps", "dream_seeds", "val_size",
+             "search_epochs", "tune_trials", "tune_epochs", "seeds", "n_components", "octaves",
              "scatter_points", "dream_lr"}
 
 

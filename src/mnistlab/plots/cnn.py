@@ -1,0 +1,73 @@
+"""Figures of the CNN study (study 4). Pure functions: results in (the rows the study writes to
+`cnn/summary.json` and, for the comparison, `mlp/summary.json`), a matplotlib Figure out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from mnistlab.plots import figure
+
+Row = dict[str, Any]
+
+
+def label(row: Row) -> str:
+    """'4.1' or the variant's tag ('wide'), for axes and legends."""
+    name = row["name"]
+    return "4.1" if name == "4_1" else name.removeprefix("4_2_")
+
+
+def variants(rows: list[Row]) -> Figure:
+    """Study 4.2: test accuracy, parameters, training time and test (inference) time of each CNN, as bars;
+    4.1 in red. Error bars show the std over seeds when there are several."""
+    fig, axes = figure(1, 4, figsize=(7.4, 2.6))
+    panels = (("test_acc", 100, "test accuracy (%)"), ("params", 1e-3, "parameters (thousands)"),
+              ("train_s", 1, "training time (s)"), ("test_s", 1e3, "test time, 10k images (ms)"))
+    names = [label(r) for r in rows]
+    colors = ["C3" if r["name"] == "4_1" else "C0" for r in rows]
+    for ax, (key, scale, title) in zip(axes, panels, strict=True):
+        y = [scale * r[key] for r in rows]
+        err = [scale * r.get(f"{key}_std", 0.0) for r in rows]
+        ax.bar(range(len(rows)), y, color=colors, yerr=err if any(err) else None, capsize=2)
+        ax.set_xticks(range(len(rows)), names, rotation=45, ha="right")
+        ax.set_title(title, fontsize=9)
+        ax.grid(axis="y", alpha=0.3, lw=0.5)
+        if key == "test_acc":  # the nets differ in the last percent: start the axis near the lowest bar
+            lo = min(y)
+            ax.set_ylim(max(0.0, lo - 1.5 * (max(y) - lo) - 0.1), min(100.0, max(y) + 0.5 * (max(y) - lo) + 0.05))
+            for i, v in enumerate(y):
+                ax.text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize=6.5, rotation=90)
+    fig.suptitle("CNNs of other depths and widths (4.1 in red)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def cnn_vs_mlp(cnn_rows: list[Row], mlp_rows: list[Row]) -> Figure:
+    """Test accuracy against parameters (log scale) and against training time, CNNs (circles) and MLPs
+    (squares) of the same run. mlp_rows may be empty (the MLP study did not run): the CNNs are shown alone."""
+    fig, axes = figure(1, 2, figsize=(7.2, 3.0))
+    for ax, key, xlabel in ((axes[0], "params", "parameters (log scale)"), (axes[1], "train_s", "training time (s)")):
+        for rows, marker, color, kind in ((cnn_rows, "o", "C0", "CNN"), (mlp_rows, "s", "C1", "MLP")):
+            if not rows:
+                continue
+            ax.scatter([r[key] for r in rows], [100 * r["test_acc"] for r in rows], marker=marker, color=color,
+                       s=28, label=kind, zorder=3)
+            for r in rows:
+                name = label(r) if kind == "CNN" else _mlp_label(r)
+                ax.annotate(name, (r[key], 100 * r["test_acc"]), textcoords="offset points", xytext=(4, 3),
+                            fontsize=6.5, color=color)
+        if key == "params":
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3, lw=0.5)
+    axes[0].legend(frameon=False, fontsize=8, loc="lower right")
+    title = "CNNs against MLPs" if mlp_rows else "CNNs (no MLP results in this run)"
+    fig.suptitle(f"{title}: accuracy against size and training time", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _mlp_label(row: Row) -> str:
+    return "3.1" if row["name"] == "3_1" else f"{row.get('hidden_layers', '?')}L"

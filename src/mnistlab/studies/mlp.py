@@ -1,0 +1,176 @@
+"""Study 3: MLPs on MNIST. 3.1 the brief's [784, 1000, 1000, 10] net, its batch size, learning rate and epochs
+chosen on a validation slice of train; 3.2 four deeper nets (3, 4, 5, 7 hidden layers) at the same parameter
+budget, trained with the 3.1 recipe.
+
+The search (`mlp/search/`) never sees the test set: stage 1 trains the 3.1 net for `search_epochs` epochs for
+every (batch size, learning rate) of the grid and scores it on the validation slice; stage 2 trains the winner
+for each epoch budget. In both stages the cheapest candidate within `search_tol` of the best validation
+accuracy wins (5,000 validation images resolve 0.02 pp, but one standard error at 98% is about 0.2 pp: smaller
+differences are noise, while the cost differences are real). The chosen recipe then trains 3.1 on all 60,000
+training images; test accuracy is reported per epoch and never used to choose anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from mnistlab.config import RunConfig, parse_floats
+from mnistlab.data import validation_split
+from mnistlab.errors import ConfigError
+from mnistlab.log import log
+from mnistlab.models import create
+from mnistlab.models.mlp import DEPTHS, MLP_3_1, depth_model_widths
+from mnistlab.plots import mlp as plots
+from mnistlab.plots import save_figure
+from mnistlab.runs import RunDir, atomic_write_json, read_json
+from mnistlab.studies import StudyResult
+from mnistlab.studies import nets as N
+from mnistlab.train import fit, pick_device, safe_load, seed_everything
+
+NAME = "mlp"
+
+
+def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
+    out = rd.study_dir(NAME)
+    data = N.mnist(cfg)
+    recipe, search = choose_recipe(cfg, rd)
+    tensors = N.tensors(data, cfg.mlp.subset, image=False)
+    depth_recipe = N.Recipe(cfg.mlp.depth_epochs or recipe.epochs, recipe.batch_size, recipe.lr, recipe.schedule,
+                            recipe.label_smoothing)
+    models = {"3_1": (lambda: create("mlp_3_1"), recipe, list(MLP_3_1))}
+    models |= {f"3_2_depth{d}": (lambda d=d: create(f"mlp_3_2_depth{d}"), depth_recipe, depth_model_widths(d))
+               for d in DEPTHS}
+    rows: dict[str, dict[str, Any]] = {}
+    for name, (build, rec, widths) in models.items():
+        per_seed = [N.train_net(rd, NAME, name, build, rec, tensors, s, cfg.device, cfg.seed)[1] for s in N.seeds(cfg)]
+        rows[name] = {**N.aggregate(per_seed), "widths": widths, "hidden_layers": len(widths) - 2}
+
+    figures = write_figures(rows, search, out / "figures")
+    metrics: dict[str, Any] = {}
+    for row in rows.values():
+        metrics |= N.metrics(NAME, row)
+    metrics |= {f"{NAME}.3_1.{k}": getattr(recipe, k) for k in ("batch_size", "lr", "epochs")}
+    if search.get("searched"):
+        metrics[f"{NAME}.search.val_acc"] = search["chosen"]["val_acc"]
+    summary = {"recipe": vars(recipe) | {"depth_epochs": depth_recipe.epochs}, "search": search,
+               "models": {k: N.table_row(v) for k, v in rows.items()},
+               "curves": {k: v["history"] for k, v in rows.items()},
+               "depth_table": [depth_row(rows[k]) for k in rows], "figures": figures}
+    return StudyResult(summary=summary, metrics=metrics)
+
+
+def depth_row(row: dict[str, Any]) -> dict[str, Any]:
+    keep = ("name", "hidden_layers", "widths", "params", "test_acc", "train_acc", "train_s", "test_s", "n",
+            "test_acc_std", "train_s_std")
+    return {k: row[k] for k in keep if k in row}
+
+
+# ---------------------------------------------------------------- the 3.1 recipe
+def choose_recipe(cfg: RunConfig, rd: RunDir) -> tuple[N.Recipe, dict[str, Any]]:
+    """The 3.1 recipe: from the config when `mlp.search` is off, else from the validation search (whose
+    results are cached in `mlp/search/results.json`, so a re-run or another study reuses them)."""
+    m = cfg.mlp
+    if not m.search:
+        return N.Recipe(m.epochs, m.batch_size, m.lr, m.schedule, m.label_smoothing), {"searched": False}
+    batches = [int(b) for b in parse_floats(m.search_batches, "mlp.search_batches")]
+    lrs = parse_floats(m.search_lrs, "mlp.search_lrs")
+    budgets = sorted({int(e) for e in parse_floats(m.search_budgets, "mlp.search_budgets")} | {m.search_epochs})
+    if not batches or not lrs or min(batches + budgets) <= 0 or min(lrs) <= 0:
+        raise ConfigError("mlp.search_batches, search_lrs and search_budgets need positive numbers")
+    folder = rd.study_dir(NAME) / "search"
+    part, val = search_data(cfg, folder)
+    done: dict[str, Any] = read_json(folder / "results.json", {})
+
+    def score(rec: N.Recipe) -> dict[str, Any]:
+        key = f"bs{rec.batch_size}_lr{rec.lr:g}_e{rec.epochs}_ls{rec.label_smoothing:g}"
+        if key not in done:
+            done[key] = candidate(rec, (part, val), folder / key, cfg)
+            atomic_write_json(folder / "results.json", done)
+        return done[key]
+
+    grid = [score(N.Recipe(m.search_epochs, b, lr, m.schedule, m.label_smoothing)) for b in batches for lr in lrs]
+    best = cheapest_within(grid, m.search_tol)
+    stage2 = [score(N.Recipe(e, best["batch_size"], best["lr"], m.schedule, m.label_smoothing)) for e in budgets]
+    chosen = cheapest_within(stage2, m.search_tol)
+    recipe = N.Recipe(chosen["epochs"], chosen["batch_size"], chosen["lr"], m.schedule, m.label_smoothing)
+    log(f"[{NAME}] search chose batch {recipe.batch_size}, lr {recipe.lr:g}, {recipe.epochs} epochs "
+        f"(validation accuracy {chosen['val_acc']:.4f})")
+    search = {"searched": True, "val_size": len(val[0]), "train_size": len(part[0]), "split_seed": cfg.seed,
+              "tol": m.search_tol, "schedule": m.schedule, "label_smoothing": m.label_smoothing,
+              "grid": grid, "budgets": stage2, "chosen": chosen,
+              "rule": "cheapest candidate (training time) within tol of the best validation accuracy",
+              "val_indices": str((folder / "val_idx.json").relative_to(rd.path))}
+    atomic_write_json(folder / "search.json", search)
+    return recipe, search
+
+
+def search_data(cfg: RunConfig, folder: Path) -> tuple[N.Pair, N.Pair]:
+    """(train part, validation slice) of MNIST train, seeded by cfg.seed; the slice's indices are saved."""
+    (train, _test) = N.tensors(N.mnist(cfg), cfg.mlp.subset, image=False)
+    n = len(train[0])
+    if not 0 < cfg.mlp.val_size < n:
+        raise ConfigError(f"mlp.val_size must be between 1 and {n - 1} (the training images), got {cfg.mlp.val_size}")
+    tr_idx, val_idx = validation_split(n, cfg.mlp.val_size, cfg.seed)
+    path = folder / "val_idx.json"
+    if not path.is_file():
+        atomic_write_json(path, {"seed": cfg.seed, "n_train": n, "val_idx": val_idx.tolist()})
+    tr, va = (train[0][tr_idx], train[1][tr_idx]), (train[0][val_idx], train[1][val_idx])
+    return tr, va
+
+
+def candidate(rec: N.Recipe, data: tuple[N.Pair, N.Pair], out: Path, cfg: RunConfig) -> dict[str, Any]:
+    """Train the 3.1 net with `rec` on the train part; score each epoch on the validation slice. Only the
+    scores are kept: the candidate's weights are deleted (each is 7 MB and nothing reads them)."""
+    (part, val) = data
+    seed_everything(cfg.seed)
+    model = create("mlp_3_1")
+    res = fit(model, part, rec.spec(cfg.seed), name=f"{NAME} search {out.name}", test=val, out_dir=out,
+              device=pick_device(cfg.device))
+    (out / "model.pt").unlink(missing_ok=True)
+    return {"batch_size": rec.batch_size, "lr": rec.lr, "epochs": rec.epochs, "val_acc": res.final["test_acc"],
+            "val_curve": [h["test_acc"] for h in res.history], "train_acc": res.final["train_acc"],
+            "train_s": res.train_s}
+
+
+def cheapest_within(rows: list[dict[str, Any]], tol: float) -> dict[str, Any]:
+    """The row with the lowest train_s among those whose val_acc is within `tol` of the best."""
+    best = max(r["val_acc"] for r in rows)
+    return min((r for r in rows if r["val_acc"] >= best - tol), key=lambda r: r["train_s"])
+
+
+# ---------------------------------------------------------------- for other studies
+def trained_3_1(cfg: RunConfig, rd: RunDir) -> nn.Module:
+    """The run's MLP 3.1 (first seed), on CPU in eval mode: loaded from `<run>/mlp/3_1/model.pt` when that
+    exists, else trained there with the mlp study's recipe (search included), so the mlp study reuses it."""
+    path = rd.path / NAME / "3_1" / "model.pt"
+    model = create("mlp_3_1")
+    if path.is_file():
+        log(f"[{NAME}] loading MLP 3.1 from {path}")
+        model.load_state_dict(safe_load(path))
+    else:
+        log(f"[{NAME}] {path} not found: training MLP 3.1 with the mlp study's recipe")
+        recipe, _ = choose_recipe(cfg, rd)
+        model = N.train_net(rd, NAME, "3_1", lambda: create("mlp_3_1"), recipe,
+                            N.tensors(N.mnist(cfg), cfg.mlp.subset, image=False), cfg.seed, cfg.device, cfg.seed)[0]
+    return model.cpu().eval()
+
+
+# ---------------------------------------------------------------- figures
+def write_figures(rows: dict[str, dict[str, Any]], search: dict[str, Any], folder: Path) -> dict[str, str]:
+    figs = {"3_1_curves": plots.curves({"MLP 3.1": rows["3_1"]["history"]}),
+            "3_2_depth": plots.depth(list(rows.values()))}
+    if search.get("searched"):
+        figs["3_1_search"] = plots.search(search)
+    for stem, fig in figs.items():
+        save_figure(fig, folder / stem)
+    return {stem: f"figures/{stem}.png" for stem in figs}
+
+
+def load_summary(run_dir: Path) -> dict[str, Any] | None:
+    """This study's summary.json in a run folder, or None when the study has not finished there."""
+    path = run_dir / NAME / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -1,0 +1,139 @@
+"""The training engine on tiny MNIST subsets: it learns, it is deterministic for a seed, a killed run resumes
+to the same numbers as an uninterrupted one, a finished model is loaded instead of retrained."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnistlab.errors import ConfigError
+from mnistlab.models import create
+from mnistlab.train import TrainSpec, _lr_at, configure_threads, evaluate, fit, safe_load, seed_everything, to_tensors
+
+
+@pytest.fixture(scope="module")
+def small(mnist):
+    """2,000 training images and 1,000 test images, as image tensors (N, 1, 28, 28)."""
+    return to_tensors(mnist.train.x[:2000], mnist.train.y[:2000]), to_tensors(mnist.test.x[:1000], mnist.test.y[:1000])
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """Results are bit-identical only for equal thread counts: pin it, whatever the load of the machine."""
+    monkeypatch.setenv("MNISTLAB_THREADS", "1")
+
+
+def _fit(model_name, data, seed=0, **spec):
+    (train, test) = data
+    seed_everything(seed)
+    model = create(model_name)
+    spec = {"epochs": 2, "batch_size": 100, "lr": 2e-3, "schedule": "onecycle", "seed": seed, **spec}
+    return model, fit(model, train, TrainSpec(**spec), name=model_name, test=test, device="cpu")
+
+
+def _numbers(history):
+    return [{k: v for k, v in row.items() if k != "train_s"} for row in history]
+
+
+@pytest.mark.parametrize("name, floor", [("mlp_3_1", 0.85), ("cnn_4_1", 0.8)])
+def test_smoke_fit_beats_chance(small, name, floor):
+    model, res = _fit(name, small, channels_last=name.startswith("cnn"))
+    assert res.final["test_acc"] > floor  # chance is 0.1
+    assert res.history[-1]["loss"] < res.history[0]["loss"]
+    assert res.threads == 1 and res.train_s > 0 and res.test_s > 0
+    # the reported test accuracy is the model's accuracy on the test set (evaluated again here, in fp32)
+    assert abs(evaluate(model, _Cls(), *small[1])["acc"] - res.final["test_acc"]) <= 0.01
+
+
+class _Cls:
+    def correct(self, out, y):
+        return {"acc": int((out.argmax(1) == y).sum())}
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(small):
+    _, a = _fit("mlp_3_1", small, seed=3, epochs=1)
+    _, b = _fit("mlp_3_1", small, seed=3, epochs=1)
+    _, c = _fit("mlp_3_1", small, seed=4, epochs=1)
+    assert _numbers(a.history) == _numbers(b.history)
+    assert _numbers(a.history) != _numbers(c.history)
+
+
+def test_onecycle_warms_up_then_decays_to_zero():
+    spec = TrainSpec(lr=1e-2, schedule="onecycle")
+    lrs = [_lr_at(spec, s, 100) for s in range(100)]
+    peak = max(range(100), key=lrs.__getitem__)
+    assert lrs[0] == pytest.approx(1e-3) and lrs[peak] == pytest.approx(1e-2) and 10 <= peak <= 20
+    assert all(x >= y for x, y in zip(lrs[peak:], lrs[peak + 1:], strict=False)) and lrs[-1] < 1e-5
+    assert {_lr_at(TrainSpec(lr=1e-2), s, 100) for s in range(100)} == {1e-2}
+
+
+def test_unknown_schedule_is_a_config_error(small):
+    with pytest.raises(ConfigError, match="unknown schedule 'cosine'"):
+        _fit("mlp_3_1", small, schedule="cosine")
+
+
+def test_threads_follow_the_environment(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        assert configure_threads() == 1
+        monkeypatch.delenv("MNISTLAB_THREADS")
+        assert 1 <= configure_threads() <= (os.cpu_count() or 1)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_finished_model_is_loaded_not_retrained(small, tmp_path):
+    (train, test) = small
+    spec = TrainSpec(epochs=1, batch_size=200, seed=0)
+    seed_everything(0)
+    first = fit(create("mlp_3_1"), train, spec, name="m", test=test, out_dir=tmp_path, device="cpu")
+    assert (tmp_path / "model.pt").is_file() and not (tmp_path / "checkpoint.pt").exists()
+    model = create("mlp_3_1")  # fresh weights: must be replaced by the saved ones
+    again = fit(model, train, spec, name="m", test=test, out_dir=tmp_path, device="cpu")
+    assert again.history == first.history and again.train_s == first.train_s
+    saved = safe_load(tmp_path / "model.pt")
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+
+
+def train_narrow(out: Path, kill_at: int = 0) -> dict:
+    """Train CNN 4.2-narrow for 3 epochs on 600 images into `out`; when kill_at > 0 the process SIGKILLs itself
+    as epoch kill_at ends (before that epoch's checkpoint is written: it resumes after epoch kill_at - 1).
+    Returns the per-epoch numbers and a checksum of the final weights."""
+    import signal
+
+    from mnistlab.data import load_dataset
+
+    ds = load_dataset("mnist")
+    train, test = to_tensors(ds.train.x[:600], ds.train.y[:600]), to_tensors(ds.test.x[:200], ds.test.y[:200])
+    seed_everything(0)
+    model = create("cnn_4_2_narrow")
+
+    def on_epoch(row):
+        if row["epoch"] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    spec = TrainSpec(epochs=3, batch_size=64, lr=2e-3, schedule="onecycle", seed=0, channels_last=True)
+    res = fit(model, train, spec, name="worker", test=test, out_dir=out, device="cpu", on_epoch=on_epoch)
+    weights = sum(float(p.detach().double().sum()) for p in model.parameters())
+    return {"history": _numbers(res.history), "weights": weights}
+
+
+KILLED = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); from test_train import train_narrow; "
+          "train_narrow(Path(sys.argv[2]), kill_at=2)")
+
+
+def test_kill_and_resume_gives_the_uninterrupted_numbers(tmp_path, capfd):
+    """A process killed by SIGKILL during epoch 2, then the same training again (here, in-process, 1 thread
+    like the killed one): the same numbers and weights as a run that was never interrupted."""
+    env = {**os.environ, "MNISTLAB_THREADS": "1"}
+    cmd = [sys.executable, "-c", KILLED, str(Path(__file__).parent), str(tmp_path / "a")]
+    killed = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert killed.returncode == -9, killed.stderr
+    assert safe_load(tmp_path / "a" / "checkpoint.pt")["epoch"] == 1
+    resumed = train_narrow(tmp_path / "a")
+    assert "worker: resuming after epoch 1" in capfd.readouterr().err
+    straight = train_narrow(tmp_path / "b")
+    assert resumed == straight and len(straight["history"]) == 3

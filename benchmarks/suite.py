@@ -182,7 +182,9 @@ class Suite:
                     row["error"] = f"{type(err).__name__}: {err}"
                 self.results["tta"].append(row)
                 self.save()
-                log(f"time-to-accuracy {m} {runner}: {row}")
+                shown = row.get("error") or (f"{row['seconds']:.0f} s, {row['epochs']} epochs" if row["reached"]
+                                             else f"not reached, best {row['best_acc']:.4f}")
+                log(f"time-to-accuracy {m} {runner} (target {TARGETS[m]}): {shown}")
 
     def tta_ours(self, model: str) -> dict[str, Any]:
         """Our engine, default settings (batch 128, Adam 1e-3, constant rate), test accuracy after every epoch,

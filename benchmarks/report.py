@@ -134,7 +134,7 @@ def profile_tables(res: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     for m, rows in res.get("profile", {}).items():
         lines += [f"*{NAMES[m]}*, ours default, one training step of 128:", "",
-                  "| operator | ms per step | share of CPU time | calls per step |", "| --- | --- | --- | --- |"]
+                  "| operator | ms per step (self) | share of the step | calls per step |", "| --- | --- | --- | --- |"]
         lines += [f"| `{r['op']}` | {r['ms_per_step']:.2f} | {100 * r['share']:.0f}% | {r['calls_per_step']:.0f} |"
                   for r in rows]
         lines.append("")

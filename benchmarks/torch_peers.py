@@ -195,7 +195,9 @@ def profile_table(name: str, device: str, steps: int = 12, top: int = 8) -> list
     with profile(activities=acts) as prof:
         for _ in range(steps):
             step()
-    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-    total = sum(e.self_cpu_time_total for e in events) or 1.0
-    return [{"op": e.key, "ms_per_step": e.self_cpu_time_total / 1000 / steps,
-             "share": e.self_cpu_time_total / total, "calls_per_step": e.count / steps} for e in events[:top]]
+    # on a GPU the kernels' device time is what bounds a step; on a CPU the operators' own CPU time
+    attr = "self_device_time_total" if dev.type == "cuda" else "self_cpu_time_total"
+    events = sorted(prof.key_averages(), key=lambda e: getattr(e, attr), reverse=True)
+    total = sum(getattr(e, attr) for e in events) or 1.0
+    return [{"op": e.key, "ms_per_step": getattr(e, attr) / 1000 / steps, "share": getattr(e, attr) / total,
+             "calls_per_step": e.count / steps} for e in events[:top]]

@@ -24,6 +24,10 @@ def small(mnist):
 def one_thread(monkeypatch):
     """Results are bit-identical only for equal thread counts: pin it, whatever the load of the machine."""
     monkeypatch.setenv("MNISTLAB_THREADS", "1")
+    before = torch.get_num_threads()
+    configure_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 def _fit(model_name, data, seed=0, **spec):
@@ -75,14 +79,11 @@ def test_unknown_schedule_is_a_config_error(small):
         _fit("mlp_3_1", small, schedule="cosine")
 
 
-def test_threads_follow_the_environment(monkeypatch):
-    before = torch.get_num_threads()
-    try:
-        assert configure_threads() == 1
-        monkeypatch.delenv("MNISTLAB_THREADS")
-        assert 1 <= configure_threads() <= (os.cpu_count() or 1)
-    finally:
-        torch.set_num_threads(before)
+def test_threads_follow_the_environment_and_fit_keeps_them(monkeypatch, small):
+    assert configure_threads() == 1 and configure_threads(2) == 2
+    assert _fit("mlp_3_1", small, epochs=1)[1].threads == 2  # fit uses the caller's setting
+    monkeypatch.delenv("MNISTLAB_THREADS")
+    assert 1 <= configure_threads() <= (os.cpu_count() or 1)
 
 
 def test_finished_model_is_loaded_not_retrained(small, tmp_path):
@@ -106,6 +107,7 @@ def train_narrow(out: Path, kill_at: int = 0) -> dict:
 
     from mnistlab.data import load_dataset
 
+    configure_threads()  # 1 in the test's environment, for the killed process and in-process alike
     ds = load_dataset("mnist")
     train, test = to_tensors(ds.train.x[:600], ds.train.y[:600]), to_tensors(ds.test.x[:200], ds.test.y[:200])
     seed_everything(0)

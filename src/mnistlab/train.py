@@ -112,7 +112,8 @@ def _busy_elsewhere(samples: int = 5) -> int:
 
 def configure_threads(n: int | None = None) -> int:
     """Size torch's thread pool to the cores that are free: n, else $MNISTLAB_THREADS, else the usable cores
-    minus those other processes keep busy (at least 1).
+    minus those other processes keep busy (at least 1). Call it before `fit` (the studies do, once per model);
+    `fit` itself uses whatever torch is set to, so benchmarks and tests can pin the count.
 
     Why not simply every core: on a shared machine, OpenMP threads that outnumber the free cores wait for each
     other at every barrier; measured here (2 cores, load ~7) CNN 4.1 trained 5-7x slower with 2 threads than
@@ -200,7 +201,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
     task = task or Classification(spec.label_smoothing)
     dev = device if isinstance(device, torch.device) else pick_device(device)
     bf16 = use_bf16(spec.precision, dev)
-    threads = configure_threads() if dev.type == "cpu" else torch.get_num_threads()
+    threads = torch.get_num_threads()  # the caller's choice (studies call configure_threads() first)
     model.to(dev)
     if spec.channels_last:  # 4-D weights to NHWC; conv outputs then follow the weights' layout
         model.to(memory_format=torch.channels_last)
@@ -383,9 +384,9 @@ def _load_finished(model: nn.Module, out_dir: Path, spec: TrainSpec, name: str) 
 def to_tensors(x: Any, y: Any, image: bool = True) -> tuple[Tensor, Tensor]:
     """uint8 images (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1] (or (N, 784) with image=False);
     labels -> int64."""
-    xt = torch.from_numpy(np.asarray(x, dtype=np.float32)).div_(255.0)  # a fresh array: the cache's is read-only
+    xt = torch.from_numpy(np.array(x, dtype=np.float32)).div_(255.0)  # a copy: the cached arrays are read-only
     xt = xt.unsqueeze(1) if image else xt.reshape(len(xt), -1)
-    return xt.contiguous(), torch.as_tensor(y).long()
+    return xt.contiguous(), torch.from_numpy(np.array(y, dtype=np.int64))
 
 
 def seed_everything(seed: int) -> None:

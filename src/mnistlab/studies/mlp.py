@@ -29,7 +29,7 @@ from mnistlab.plots import save_figure
 from mnistlab.runs import RunDir, atomic_write_json, read_json
 from mnistlab.studies import StudyResult
 from mnistlab.studies import nets as N
-from mnistlab.train import fit, pick_device, safe_load, seed_everything
+from mnistlab.train import configure_threads, fit, pick_device, safe_load, seed_everything
 
 NAME = "mlp"
 
@@ -128,8 +128,10 @@ def candidate(rec: N.Recipe, data: tuple[N.Pair, N.Pair], out: Path, cfg: RunCon
     (part, val) = data
     seed_everything(cfg.seed)
     model = create("mlp_3_1")
-    res = fit(model, part, rec.spec(cfg.seed), name=f"{NAME} search {out.name}", test=val, out_dir=out,
-              device=pick_device(cfg.device))
+    dev = pick_device(cfg.device)
+    if dev.type == "cpu":
+        configure_threads()
+    res = fit(model, part, rec.spec(cfg.seed), name=f"{NAME} search {out.name}", test=val, out_dir=out, device=dev)
     (out / "model.pt").unlink(missing_ok=True)
     return {"batch_size": rec.batch_size, "lr": rec.lr, "epochs": rec.epochs, "val_acc": res.final["test_acc"],
             "val_curve": [h["test_acc"] for h in res.history], "train_acc": res.final["train_acc"],

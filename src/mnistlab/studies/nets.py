@@ -19,7 +19,7 @@ from mnistlab.config import RunConfig
 from mnistlab.data import Dataset, load_dataset
 from mnistlab.models import param_count
 from mnistlab.runs import RunDir
-from mnistlab.train import TrainSpec, fit, pick_device, seed_everything, to_tensors
+from mnistlab.train import TrainSpec, configure_threads, fit, pick_device, seed_everything, to_tensors
 
 Tensor = torch.Tensor
 Pair = tuple[Tensor, Tensor]
@@ -76,8 +76,11 @@ def train_net(rd: RunDir, study: str, name: str, build: Callable[[], nn.Module],
     def on_epoch(row: dict[str, float]) -> None:
         rd.log_event({"event": "epoch", "study": study, "model": name, "seed": seed, **row})
 
+    dev = pick_device(device)
+    if dev.type == "cpu":
+        configure_threads()  # per model: the free cores change as other work on the machine starts and stops
     res = fit(model, train, recipe.spec(seed, channels_last), name=f"{study} {name}", test=test, out_dir=out,
-              device=pick_device(device), on_epoch=on_epoch)
+              device=dev, on_epoch=on_epoch)
     row = {"name": name, "seed": seed, "params": param_count(model), "test_acc": res.final["test_acc"],
            "train_acc": res.final["train_acc"], "train_s": res.train_s, "test_s": res.test_s,
            "threads": res.threads, **asdict(recipe), "history": res.history, "path": str(out.relative_to(rd.path))}

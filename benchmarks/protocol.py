@@ -30,10 +30,12 @@ from mnistlab.train import TrainSpec, configure_threads, fit, seed_everything, t
 TARGETS = {"mlp_3_1": 0.985, "cnn_4_1": 0.993, "fashion_items": 0.925}
 
 
-def candidates(epoch_counts: list[int]) -> list[dict[str, Any]]:
+def candidates(epoch_counts: list[int], constant: bool = True) -> list[dict[str, Any]]:
     """The constant-rate baseline (the study defaults) run for the longest budget, then one-cycle schedules."""
     longest = max(epoch_counts)
-    rows: list[dict[str, Any]] = [{"schedule": "constant", "lr": 1e-3, "batch_size": 128, "epochs": longest}]
+    rows: list[dict[str, Any]] = []
+    if constant:
+        rows.append({"schedule": "constant", "lr": 1e-3, "batch_size": 128, "epochs": longest})
     for e in epoch_counts:
         rows += [{"schedule": "onecycle", "lr": 2e-3, "batch_size": 128, "epochs": e},
                  {"schedule": "onecycle", "lr": 3e-3, "batch_size": 256, "epochs": e}]
@@ -77,6 +79,7 @@ def main() -> None:
     ap.add_argument("--val-size", type=int, default=5000)
     ap.add_argument("--out", help="also write the rows (with per-epoch curves) to this JSON file")
     ap.add_argument("--threads", type=int, default=0, help="compute threads (default: all cores)")
+    ap.add_argument("--no-constant", action="store_true", help="skip the constant-rate baseline run")
     a = ap.parse_args()
     configure_threads()
     if a.threads:
@@ -85,7 +88,7 @@ def main() -> None:
     rows = []
     for name in a.models.split(","):
         data = load_dataset(MODELS[name])
-        for cand in candidates(epochs):
+        for cand in candidates(epochs, constant=not a.no_constant):
             rows.append(run_candidate(name, data, cand, a.val_size))
             if a.out:
                 Path(a.out).write_text(json.dumps(rows, indent=1))

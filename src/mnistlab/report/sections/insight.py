@@ -12,7 +12,7 @@ from mnistlab.report.sections.common import and_list, compare, figures, need, sh
 def viz(r: Results) -> dict[str, Any]:
     s = r.summary("viz")
     models, dreams, acts = s["models"], s["dreams"], s["activations"]
-    rows, missed = [], []
+    rows, missed, missed_cnn = [], [], []
     n_dreams = 0
     for target in sorted({row["target"] for row in dreams["table"]}):
         for kind in ("noise", "real"):
@@ -22,8 +22,11 @@ def viz(r: Results) -> dict[str, Any]:
             n = int(r.metrics.get(f"{k}.p_cnn.n", 1))
             hits = int(r.value(f"{k}.hits_independent"))
             n_dreams += n
+            what = f"{target} from {'noise' if kind == 'noise' else 'a real digit'}"
             if hits < n:
-                missed.append(f"{target} from {'noise' if kind == 'noise' else 'a real digit'}")
+                missed.append(what)
+            if int(r.value(f"{k}.hits_cnn")) < n:
+                missed_cnn.append(what)
             rows.append([str(target), "noise" if kind == "noise" else "test digit", r.pct(f"{k}.p_cnn", 1, True),
                          r.pct(f"{k}.p_independent", 1, True), f"{int(r.value(f'{k}.hits_cnn'))}/{n}",
                          f"{hits}/{n}"])
@@ -47,6 +50,7 @@ def viz(r: Results) -> dict[str, Any]:
         "active_first": f"{100 * frac[layers[0]]:.0f}%", "active_last": f"{100 * frac[layers[-1]]:.0f}%",
         "first": layers[0], "last": layers[-1], "sparser_deep": frac[layers[-1]] < frac[layers[0]],
         "n_dreams": str(n_dreams), "all_hit": not missed, "missed": and_list(missed) if missed else "",
+        "cnn_missed": and_list(missed_cnn) if missed_cnn else "",
         "steps": str(settings.get("dream_steps", "")), "octaves": str(settings.get("octaves", "")),
         "dream_seeds": str(len(dreams.get("seeds", []))),
         "noise_weaker": _noise_weaker(r),

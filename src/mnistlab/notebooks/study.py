@@ -89,7 +89,12 @@ nbtools.classify_test_images(run, cnn41, (1, 7))
 # ## Task 5: visualising the CNN of 4.1
 #
 # Filters of every conv layer, activation maps for a test '2' and a test '9', and DeepDream images that maximise
-# the logit of class 2 or 9, scored by the 4.1 CNN and by an independently trained model.
+# the logit of class 2 or 9, scored by the 4.1 CNN and by an independently trained model. The dream is one render
+# loop (`render`) over an objective (the class logit, minus the L2 and total-variation penalties) with jitter,
+# blur, clipping and normalised gradient steps.
+
+# %%
+show_source("mnistlab.viz.dream:class_logit", "mnistlab.viz.dream:tv", "mnistlab.viz.dream:render")
 
 # %%
 run.show("viz")

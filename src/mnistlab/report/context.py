@@ -33,6 +33,9 @@ def study_context(r: Results, study: str) -> dict[str, Any]:
     except MissingResult as err:
         log(f"[report] {study}: {err}; its section is marked incomplete")
         return {"status": "incomplete", "why": str(err)}
+    except (KeyError, IndexError, TypeError, ValueError) as err:  # a summary.json of another schema version
+        log(f"[report] {study}: unexpected summary.json ({type(err).__name__}: {err}); section marked incomplete")
+        return {"status": "incomplete", "why": f"unexpected summary.json ({type(err).__name__}: {err})"}
 
 
 def run_info(r: Results) -> dict[str, Any]:

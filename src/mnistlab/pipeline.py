@@ -43,16 +43,17 @@ def run(a: argparse.Namespace) -> int:
         log(f"run folder {rd.path} (profile {cfg.profile}, seed {cfg.seed})")
         status = run_studies(cfg, rd, names)
         built: dict[str, Path] = {}
+        failed: list[str] = []
         if a.no_deliverables:
             pass
         elif all(rd.is_done(s) or rd.metrics().get(f"status.{s}") == "failed" for s in STUDIES):
-            built = deliverables(rd.path, a.name)
+            built = deliverables(rd.path, a.name, failed)
         else:
             left = [s for s in STUDIES if not rd.is_done(s)]
             log(f"[deliverables] skipped: {', '.join(left)} not run in {rd.path} yet "
                 f"(`mnistlab report --run {rd.path}` builds a partial report)")
         print_summary(rd, status, time.perf_counter() - t0, built)
-    return 1 if "failed" in status.values() else 0
+    return 1 if "failed" in status.values() or failed else 0
 
 
 def deliverable(kind: str, run_dir: Path, name: str | None) -> int:
@@ -93,8 +94,10 @@ def fingerprint(run_dir: Path, kind: str, name: str | None) -> str:
     return h.hexdigest()
 
 
-def deliverables(run_dir: Path, name: str | None) -> dict[str, Path]:
-    """Notebook, report and bundle, each rebuilt only when its inputs changed since it was last built."""
+def deliverables(run_dir: Path, name: str | None, failed: list[str] | None = None) -> dict[str, Path]:
+    """Notebook, report and bundle, each rebuilt only when its inputs changed since it was last built. A
+    deliverable that fails is logged and appended to `failed` (the bundle is then skipped)."""
+    failed = [] if failed is None else failed
     from mnistlab.runs import atomic_write_json, read_json
 
     stamp = run_dir / ".deliverables.json"
@@ -107,7 +110,16 @@ def deliverables(run_dir: Path, name: str | None) -> dict[str, Path]:
             log(f"[{kind}] up to date: {outputs[kind]}")
             continue
         t0 = time.perf_counter()
-        deliverable(kind, run_dir, name)
+        try:
+            deliverable(kind, run_dir, name)
+        except UserError as err:  # the studies' results stand; say what failed and go on to the summary
+            log(f"[{kind}] FAILED: {err}")
+            failed.append(kind)
+            if kind != "bundle":
+                log("[bundle] skipped: it needs the notebook and the report")
+                failed.append("bundle")
+                break
+            continue
         done[kind] = key
         atomic_write_json(stamp, done)
         log(f"[{kind}] built in {time.perf_counter() - t0:.1f} s")

@@ -1,0 +1,166 @@
+"""Figures of study 5 (what the CNN 4.1 learned): pure functions, arrays in, figure out.
+
+Grids are drawn as one image per layer (tiles separated by a background-coloured gap) rather than one axis per
+map: 128 axes would be slow to draw and unreadable at report size, one mosaic stays sharp."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from mnistlab.plots import figure
+from mnistlab.viz.features import grid_cols, strongest_slices, tile
+
+DIVERGING = "RdBu_r"  # weights: red positive, blue negative, white zero
+GAP = "#d9d9d9"  # colour of the gaps between tiles
+
+
+def _cmap(name: str) -> Any:
+    import matplotlib
+
+    cmap = matplotlib.colormaps[name].copy()
+    cmap.set_bad(GAP)  # NaN = gap between tiles
+    return cmap
+
+
+def _mosaic(ax: Any, maps: np.ndarray, cmap: str, vmin: float, vmax: float) -> Any:
+    """Draw maps (N, h, w) on `ax` as one tiled image; returns the image artist (for a colour bar)."""
+    grid = tile(maps, grid_cols(len(maps)))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    return ax.imshow(np.ma.masked_invalid(grid), cmap=_cmap(cmap), vmin=vmin, vmax=vmax, interpolation="nearest")
+
+
+def _symmetric(*arrays: np.ndarray) -> float:
+    return float(max(np.abs(a).max() for a in arrays)) or 1.0
+
+
+def _width_units(n: int) -> int:
+    """Grid width in layout units: an image or a square grid (8 x 8) takes 1, a 4 x 8 or 8 x 16 grid 2."""
+    cols = grid_cols(n)
+    return 1 if n == 1 or cols * cols == n else 2
+
+
+def _panels(n_tiles: Sequence[int]) -> tuple[Figure, list[Any]]:
+    """A constrained-layout figure for three or four grids of n_tiles tiles on a 2 x 3 layout: the first two
+    share the top row, the others the bottom row (a lone third grid spans it), each as wide as its shape."""
+    import matplotlib.pyplot as plt
+
+    from mnistlab.plots import style
+
+    style()
+    fig = plt.figure(figsize=(7.5, 6.4), layout="constrained")
+    spec = fig.add_gridspec(2, 3)
+    top = min(2, _width_units(n_tiles[0]))
+    slots = [spec[0, :top], spec[0, top:]]
+    if len(n_tiles) == 3:
+        slots.append(spec[1, :])
+    else:
+        low = min(2, _width_units(n_tiles[2]))
+        slots += [spec[1, :low], spec[1, low:]]
+    return fig, [fig.add_subplot(slot) for slot in slots[:len(n_tiles)]]
+
+
+def plot_filters(layers: Sequence[tuple[str, np.ndarray]]) -> Figure:
+    """One panel per conv layer. layers = [(name, weights (out, in, kh, kw))].
+
+    The first layer (in = 1) shows every kernel. Deeper layers have 3-D kernels (in > 1); each filter is shown
+    by its slice on the input channel it weighs most (largest L2 norm): the 2-D pattern that dominates it.
+    Each panel has one colour scale, symmetric about 0, shared by all its tiles."""
+    fig, axes = _panels([len(w) for _, w in layers])
+    for ax, (name, w) in zip(axes, layers, strict=True):
+        out, cin, kh, kw = w.shape
+        if cin == 1:
+            maps, how = w[:, 0], f"all {out} kernels ({kh} x {kw})"
+        else:
+            maps, _ = strongest_slices(w)
+            how = (f"{out} kernels ({cin} x {kh} x {kw}), each shown by\n"
+                   f"its {kh} x {kw} slice on its strongest input channel")
+        lim = _symmetric(maps)
+        im = _mosaic(ax, maps, DIVERGING, -lim, lim)
+        ax.set_title(f"{name}: {how}", fontsize=9)
+        fig.colorbar(im, ax=ax, shrink=0.8, label="weight")
+    fig.suptitle("CNN 4.1 filters (one colour scale per layer, centred on 0)", fontsize=10)
+    return fig
+
+
+def plot_activations(image: np.ndarray, acts: Sequence[tuple[str, np.ndarray]], label: str) -> Figure:
+    """The input (28, 28) and, per conv layer, its feature maps after ReLU (C, H, W) on a grid. One colour
+    scale per layer (0 to the layer's maximum), so weak and strong channels can be compared within a layer."""
+    fig, axes = _panels([1, *(len(a) for _, a in acts)])
+    ax0 = axes[0]
+    ax0.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax0.set_title(f"input: {label}, 1 x {image.shape[0]} x {image.shape[1]}", fontsize=9)
+    ax0.set_xticks([])
+    ax0.set_yticks([])
+    for ax, (name, a) in zip(axes[1:], acts, strict=True):
+        c, h, w = a.shape
+        im = _mosaic(ax, a, "magma", 0.0, float(a.max()) or 1.0)
+        active = int((a.reshape(c, -1).max(axis=1) > 0).sum())
+        ax.set_title(f"{name} after ReLU: {c} x {h} x {w} ({active} of {c} maps active)", fontsize=9)
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.suptitle(f"CNN 4.1 feature maps for the test {label}", fontsize=10)
+    return fig
+
+
+def plot_preferred_inputs(name: str, images: np.ndarray, shape: tuple[int, ...]) -> Figure:
+    """Per channel of a conv layer, the input (28, 28) that drives the channel's centre unit highest (found by
+    regularised gradient ascent from a dim noise image); images (C, 28, 28) in [0, 1]."""
+    cols = grid_cols(len(images))
+    rows = -(-len(images) // cols)
+    fig, ax = figure(figsize=(0.75 * cols + 0.4, 0.75 * rows + 0.7))
+    _mosaic(ax, images, "gray", 0.0, 1.0)
+    c, h, w = shape
+    ax.set_title(f"{name} ({c} x {h} x {w}): input that maximises each channel's centre unit",
+                 fontsize=10)
+    return fig
+
+
+def plot_dreams(rows: Sequence[dict[str, Any]], judge: str) -> Figure:
+    """DeepDream images, one row per (class, kind), one column per seed (plus the start image for dreams
+    from a real digit). rows = [{"target", "kind", "images" (S, 28, 28), "p_cnn" (S,), "p_judge" (S,),
+    "judge_pred" (S,), optional "start" (28, 28) and "p_start"}]; captions give each image's target-class
+    probability under the CNN 4.1 and under the independent model `judge` (its predicted class if not the
+    target)."""
+    n_cols = 1 + max(len(r["images"]) for r in rows)
+    fig, axes = figure(len(rows), n_cols, figsize=(1.45 * n_cols + 0.3, 1.75 * len(rows) + 0.5), squeeze=False)
+    for ax_row, r in zip(axes, rows, strict=True):
+        first = ax_row[0]
+        if r.get("start") is not None:
+            first.imshow(r["start"], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            first.set_title(f"start (test digit)\nCNN p={r['p_start']:.2f}", fontsize=7)
+        else:
+            first.axis("off")
+            first.text(0.5, 0.5, "from noise", ha="center", va="center", fontsize=8)
+        first.set_ylabel(f"class {r['target']}\n{r['kind']}", fontsize=9)
+        for k, ax in enumerate(ax_row[1:]):
+            if k >= len(r["images"]):
+                ax.axis("off")
+                continue
+            ax.imshow(r["images"][k], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            pred = int(r["judge_pred"][k])
+            tag = "" if pred == r["target"] else f" (says {pred})"
+            ax.set_title(f"seed {r['seeds'][k]}\nCNN {r['p_cnn'][k]:.2f} | {judge} {r['p_judge'][k]:.2f}{tag}",
+                         fontsize=7)
+        for ax in ax_row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(f"DeepDream: target-class probability under CNN 4.1 | independent {judge}", fontsize=10)
+    return fig
+
+
+def plot_trace(traces: dict[str, Sequence[float]]) -> Figure:
+    """Objective value per gradient step for each dream (mean over seeds), to show the ascent converged."""
+    fig, ax = figure(figsize=(5.0, 3.0))
+    for label, values in traces.items():
+        ax.plot(np.arange(1, len(values) + 1), values, label=label, lw=1.2)
+    ax.set_xlabel("gradient step")
+    ax.set_ylabel("objective (mean over seeds)")
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_title("DeepDream objective during the ascent")
+    return fig

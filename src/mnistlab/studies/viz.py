@@ -1,0 +1,268 @@
+"""Study 5: what the CNN 4.1 learned. Its filters, its feature maps for a test '2' and '9', the input each
+deeper channel prefers, and DeepDream images of classes 2 and 9 (from noise and from a real digit), each judged
+by the CNN 4.1 and by an independently trained model.
+
+Models: the CNN 4.1 of the cnn study (`<run>/cnn/4_1/model.pt`) and the MLP 3.1 of the mlp study
+(`<run>/mlp/3_1/model.pt`) are reused when present; otherwise they are trained there by those studies' own
+helpers and recipes (which the cnn and mlp studies then reuse), and the summary says which happened.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mnistlab.config import RunConfig, VizConfig
+from mnistlab.data import Dataset
+from mnistlab.errors import ConfigError, DataError
+from mnistlab.log import log
+from mnistlab.models import create
+from mnistlab.plots import save_figure
+from mnistlab.plots import viz as plots
+from mnistlab.runs import RunDir, atomic_path
+from mnistlab.studies import StudyResult
+from mnistlab.studies import cnn as cnn_study
+from mnistlab.studies import mlp as mlp_study
+from mnistlab.studies import nets as N
+from mnistlab.train import Classification, evaluate, pick_device
+from mnistlab.viz import dream as D
+from mnistlab.viz.features import activations, conv_stack, filters, strongest_slices
+
+NAME = "viz"
+DIGITS = {2: 1, 9: 7}  # class -> test index of the brief's example digit (test[1] is a '2', test[7] a '9')
+JUDGES = ("mlp_3_1", "cnn_4_1")  # independent models we know how to obtain
+
+
+def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
+    v = cfg.viz
+    if v.independent not in JUDGES:
+        raise ConfigError(f"viz.independent must be one of {', '.join(JUDGES)}, got {v.independent!r}")
+    targets = parse_classes(v.dream_classes)
+    out = rd.study_dir(NAME)
+    device = pick_device(cfg.device)
+    data = N.mnist(cfg)
+    digits = example_digits(data, targets)
+    cnn, judge, models = obtain_models(cfg, rd, data, device)
+
+    summary: dict[str, Any] = {"models": models}
+    summary["filters"] = filter_figures(cnn, out)
+    summary["activations"] = activation_figures(cnn, digits, out)
+    summary["preferred_inputs"] = preferred_inputs(cnn, v, cfg.seed, out)
+    dream_summary, metrics = dreams(cnn, judge, digits, targets, cfg, rd, out)
+    summary["dreams"] = dream_summary
+    metrics[f"{NAME}.cnn_4_1.test_acc"] = models["cnn_4_1"]["test_acc"]
+    metrics[f"{NAME}.independent.test_acc"] = models["independent"]["test_acc"]
+    return StudyResult(summary=summary, metrics=metrics)
+
+
+def parse_classes(text: str) -> list[int]:
+    try:
+        classes = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ConfigError(f"viz.dream_classes expects digits like 2,9, got {text!r}") from None
+    if not classes or any(c not in DIGITS for c in classes):
+        raise ConfigError(f"viz.dream_classes: choose among {sorted(DIGITS)} (the brief's test digits), got {text!r}")
+    return classes
+
+
+def example_digits(data: Dataset, targets: list[int]) -> dict[int, np.ndarray]:
+    """{class: test image (28, 28) float32 in [0, 1]} for the brief's test indices, with their labels checked."""
+    found = {}
+    for c in sorted(set(targets) | set(DIGITS)):
+        i = DIGITS[c]
+        if int(data.test.y[i]) != c:
+            raise DataError(f"MNIST test image {i} should be a '{c}' but is labelled {int(data.test.y[i])}")
+        found[c] = data.test.x[i].astype(np.float32) / 255.0
+    return found
+
+
+# ---------------------------------------------------------------- models
+def obtain_models(cfg: RunConfig, rd: RunDir, data: Dataset, device: torch.device,
+                  ) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
+    """The CNN 4.1 and the independent judge, on `device` in eval mode, and where each came from.
+
+    The CNN 4.1 and the MLP 3.1 come from the cnn / mlp studies' helpers: loaded from `<run>/cnn/4_1/model.pt`
+    and `<run>/mlp/3_1/model.pt` when those exist, else trained there with those studies' recipes (so those
+    studies reuse them later). A CNN 4.1 judge is a second CNN 4.1 trained here with seed + 1."""
+    cnn_path = rd.path / "cnn" / "4_1" / "model.pt"
+    info = {"cnn_4_1": {"model": "cnn_4_1", "how": "reused" if cnn_path.is_file() else "trained",
+                        "path": "cnn/4_1/model.pt"}}
+    cnn = cnn_study.trained_4_1(cfg, rd)
+    if cfg.viz.independent == "mlp_3_1":
+        mlp_path = rd.path / "mlp" / "3_1" / "model.pt"
+        info["independent"] = {"model": "mlp_3_1", "how": "reused" if mlp_path.is_file() else "trained",
+                               "path": "mlp/3_1/model.pt"}
+        judge = mlp_study.trained_3_1(cfg, rd)
+    else:
+        seed = cfg.seed + 1
+        log(f"[{NAME}] training an independent CNN 4.1 (seed {seed}) with the cnn study's recipe")
+        judge, row = N.train_net(rd, NAME, "independent_cnn_4_1", lambda: create("cnn_4_1"), cnn_study.recipe(cfg),
+                                 N.tensors(data, cfg.cnn.subset, image=True), seed, cfg.device, seed)
+        info["independent"] = {"model": "cnn_4_1", "how": "trained", "path": row["path"] + "/model.pt",
+                               "seed": seed}
+    _, test = N.tensors(data, cfg.cnn.subset, image=True)
+    for key, model in (("cnn_4_1", cnn), ("independent", judge)):
+        model.to(device).eval()
+        info[key]["test_acc"] = evaluate(model, Classification(), *test)["acc"]
+        info[key]["test_n"] = len(test[0])
+        log(f"[{NAME}] {key}: {info[key]['model']} {info[key]['how']} ({info[key]['path']}), "
+            f"test accuracy {info[key]['test_acc']:.4f}")
+    return cnn, judge, info
+
+
+# ---------------------------------------------------------------- filters and feature maps
+def filter_figures(cnn: nn.Module, out: Path) -> dict[str, Any]:
+    layers = filters(cnn)
+    save_figure(plots.plot_filters(layers), out / "figures" / "filters")
+    info = {}
+    for name, w in layers:
+        row: dict[str, Any] = {"shape": list(w.shape), "abs_max": float(np.abs(w).max())}
+        if w.shape[1] > 1:
+            _, channels = strongest_slices(w)
+            row["shown"] = "slice on the input channel with the largest L2 norm"
+            row["strongest_input_channel"] = channels.tolist()
+        else:
+            row["shown"] = "every kernel"
+        info[name] = row
+    return info
+
+
+def activation_figures(cnn: nn.Module, digits: dict[int, np.ndarray], out: Path) -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    for c, image in digits.items():
+        acts = activations(cnn, torch.from_numpy(image))
+        label = f"'{c}' (test index {DIGITS[c]})"
+        save_figure(plots.plot_activations(image, acts, label), out / "figures" / f"activations_{c}")
+        info[str(c)] = {name: {"shape": list(a.shape),
+                               "active_maps": int((a.reshape(len(a), -1).max(axis=1) > 0).sum()),
+                               "mean": float(a.mean())} for name, a in acts}
+    return info
+
+
+def render_spec(v: VizConfig, steps: int, octaves: int) -> D.RenderSpec:
+    return D.RenderSpec(steps=steps, lr=v.dream_lr, jitter=v.jitter, scale=v.scale_jitter,
+                        blur_every=v.blur_every, blur_sigma=v.blur_sigma, octaves=octaves)
+
+
+def preferred_inputs(cnn: nn.Module, v: VizConfig, seed: int, out: Path) -> dict[str, Any]:
+    """For each channel of the conv layers after the first, the input that maximises its centre unit's
+    pre-activation: one batched render per layer, image k optimising channel k. Only a light TV and L2
+    penalty: the unit sees a patch in the middle, so the border prior of the dreams has nothing to do here."""
+    info: dict[str, Any] = {}
+    if not v.filter_steps:
+        return info
+    images = {}
+    shapes = {name: a.shape for name, a in activations(cnn, torch.zeros(1, 28, 28))}
+    for layer in conv_stack(cnn)[1:]:
+        n = layer.conv.out_channels
+        start = D.noise_image([seed + k for k in range(n)], 28, v.init_noise)
+        objective = D.neuron(layer.name, list(range(n))) - v.l2 * D.l2() - v.filter_tv * D.tv()
+        result = D.render(cnn, objective, start, render_spec(v, v.filter_steps, v.octaves), seed=seed)
+        images[layer.name] = result.images[:, 0].numpy()
+        save_figure(plots.plot_preferred_inputs(layer.name, images[layer.name], shapes[layer.name]),
+                    out / "figures" / f"preferred_{layer.name}")
+        info[layer.name] = {"channels": n, "steps": v.filter_steps,
+                            "objective": "pre-activation of the channel's centre unit",
+                            "objective_start_mean": float(np.mean(result.trace[0])),
+                            "objective_end_mean": float(np.mean(result.trace[-1]))}
+    with atomic_path(out / "preferred_inputs.npz") as tmp:
+        np.savez_compressed(tmp, **images)
+    return info
+
+
+# ---------------------------------------------------------------- DeepDream
+def dream_objective(v: VizConfig, target: int, kind: str) -> D.Objective:
+    """From noise: the target logit minus L2 (towards the black background), TV and border penalties. From a
+    real digit: the target logit (plus, optionally, conv3's energy, classic DeepDream) minus the squared distance
+    to the start image, TV and border: amplify the class while staying close to the digit."""
+    frame = v.border * D.border(v.border_margin)
+    if kind == "noise":
+        return D.class_logit(target) - v.l2 * D.l2() - v.tv * D.tv() - frame
+    objective = D.class_logit(target) - v.real_anchor * D.l2("start") - v.tv * D.tv() - frame
+    if v.real_energy:
+        objective = objective + v.real_energy * D.layer_energy("conv3")
+    return objective
+
+
+def dream_starts(v: VizConfig, kind: str, digit: np.ndarray, seeds: list[int]) -> torch.Tensor:
+    """(S, 1, 28, 28): dim uniform noise, one seeded image per seed, or S copies of the real digit."""
+    if kind == "noise":
+        return D.noise_image([10_000 + s for s in seeds], 28, v.init_noise)
+    return torch.from_numpy(digit)[None, None].repeat(len(seeds), 1, 1, 1)
+
+
+def dreams(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.ndarray], targets: list[int], cfg: RunConfig,
+           rd: RunDir, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every (target, kind, seed) dream, its probabilities under both models, figures, arrays and metrics."""
+    v = cfg.viz
+    seeds = [cfg.seed + k for k in range(v.dream_seeds)]
+    rows, table, traces, arrays = [], [], {}, {}
+    metrics: dict[str, Any] = {}
+    for target in targets:
+        for kind in ("noise", "real"):
+            spec = render_spec(v, v.dream_steps, v.octaves if kind == "noise" else 1)
+            objective = dream_objective(v, target, kind)
+            result = D.render(cnn, objective, dream_starts(v, kind, digits[target], seeds), spec, seed=seeds)
+            batch, trace = result.images, np.asarray(result.trace)  # (S, 1, 28, 28), (steps, S)
+            p_cnn, p_judge = D.probabilities(cnn, batch), D.probabilities(judge, batch)
+            row = _dream_row(target, kind, seeds, batch, p_cnn, p_judge)
+            if kind == "real":
+                row["start"] = digits[target]
+                row["p_start"] = float(D.probabilities(cnn, torch.from_numpy(digits[target])[None, None])[0, target])
+            rows.append(row)
+            traces[f"{target} {kind}"] = trace.mean(axis=1).tolist()
+            arrays[f"dream_{target}_{kind}"] = row["images"]
+            for k, seed in enumerate(seeds):
+                record = {"target": target, "kind": kind, "seed": seed, "p_cnn": row["p_cnn"][k],
+                          "p_independent": row["p_judge"][k], "pred_cnn": row["cnn_pred"][k],
+                          "pred_independent": row["judge_pred"][k], "objective_end": float(trace[-1, k])}
+                table.append(record)
+                rd.log_event({"event": "dream", "study": NAME, **record})
+            metrics.update(_dream_metrics(row))
+            log(f"[{NAME}] dream {target} from {kind}: CNN p={np.mean(row['p_cnn']):.3f}, "
+                f"{v.independent} p={np.mean(row['p_judge']):.3f}, "
+                f"{v.independent} argmax hits {metrics[_key(row, 'hits_independent')]}/{len(seeds)}")
+    with atomic_path(out / "dreams.npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
+    save_figure(plots.plot_dreams(rows, _judge_label(v.independent)), out / "figures" / "dreams")
+    save_figure(plots.plot_trace(traces), out / "figures" / "dream_trace")
+    summary = {"seeds": seeds, "independent": v.independent, "table": table,
+               "settings": {k: getattr(v, k) for k in ("dream_steps", "dream_lr", "l2", "tv", "jitter",
+                                                       "border", "border_margin", "scale_jitter", "blur_every",
+                                                       "blur_sigma", "octaves", "init_noise", "real_anchor",
+                                                       "real_energy")},
+               "start_p_cnn": {str(r["target"]): r["p_start"] for r in rows if "p_start" in r}}
+    return summary, metrics
+
+
+def _dream_row(target: int, kind: str, seeds: list[int], batch: torch.Tensor, p_cnn: torch.Tensor,
+               p_judge: torch.Tensor) -> dict[str, Any]:
+    return {"target": target, "kind": kind, "seeds": seeds, "images": batch[:, 0].numpy(),
+            "p_cnn": p_cnn[:, target].tolist(), "p_judge": p_judge[:, target].tolist(),
+            "cnn_pred": p_cnn.argmax(1).tolist(), "judge_pred": p_judge.argmax(1).tolist()}
+
+
+def _key(row: dict[str, Any], name: str) -> str:
+    return f"{NAME}.dream.{row['target']}.{row['kind']}.{name}"
+
+
+def _dream_metrics(row: dict[str, Any]) -> dict[str, Any]:
+    """Mean over seeds under `p_cnn` / `p_independent`, with `.std`, `.min`, `.n`; argmax hit counts."""
+    m: dict[str, Any] = {}
+    for name, values in (("p_cnn", row["p_cnn"]), ("p_independent", row["p_judge"])):
+        a = np.asarray(values, dtype=np.float64)
+        m[_key(row, name)] = float(a.mean())
+        m[_key(row, f"{name}.std")] = float(a.std(ddof=1)) if len(a) > 1 else 0.0
+        m[_key(row, f"{name}.min")] = float(a.min())
+        m[_key(row, f"{name}.n")] = len(a)
+    m[_key(row, "hits_cnn")] = sum(int(p == row["target"]) for p in row["cnn_pred"])
+    m[_key(row, "hits_independent")] = sum(int(p == row["target"]) for p in row["judge_pred"])
+    return m
+
+
+def _judge_label(name: str) -> str:
+    return {"mlp_3_1": "MLP 3.1", "cnn_4_1": "CNN 4.1 (seed+1)"}.get(name, name)

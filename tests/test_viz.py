@@ -1,0 +1,169 @@
+"""Study 5: objectives climb, hooks never leak, renders are reproducible, grids have the right shapes, and the
+study runs end to end (smoke profile) through the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli
+from mnistlab.data import Dataset, Split
+from mnistlab.errors import ConfigError, DataError
+from mnistlab.models import create
+from mnistlab.models.cnn import build_cnn
+from mnistlab.studies import viz as study
+from mnistlab.viz import dream as D
+from mnistlab.viz.features import activations, conv_stack, filters, record, strongest_slices, tile
+
+
+@pytest.fixture
+def tiny() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_cnn([4, 8, 8], kernel=4, strides=(1, 2, 2)).eval()
+
+
+def _hook_count(model: torch.nn.Module) -> int:
+    return sum(len(m._forward_hooks) for m in model.modules())
+
+
+def _score(model, objective, images, start):
+    """Objective of images (B, 1, 28, 28) without transforms."""
+    from mnistlab.viz.features import hook_points
+
+    with record(hook_points(model)) as acts, torch.no_grad():
+        logits = model(images)
+        return objective(D.Probe(images, logits, acts, start))
+
+
+OBJECTIVES = {
+    "class_logit": lambda: D.class_logit(3),
+    "channel": lambda: D.channel("conv2", 5),
+    "channel_per_image": lambda: D.channel("conv3", [0, 7]),
+    "neuron": lambda: D.neuron("conv3", [1, 6]),
+    "layer_energy": lambda: D.layer_energy("conv3"),
+    "minus_l2": lambda: -D.l2(),
+    "minus_tv": lambda: -D.tv(),
+    "regularised_dream": lambda: D.class_logit(9) - 1e-3 * D.l2() - 0.08 * D.tv() - D.border(4),
+}
+
+
+@pytest.mark.parametrize("name", OBJECTIVES)
+def test_each_objective_increases_after_a_few_steps(tiny, name):
+    objective = OBJECTIVES[name]()
+    start = D.noise_image([0, 1], 28, 0.5) + 0.2
+    spec = D.RenderSpec(steps=6, lr=0.02, jitter=0, blur_every=0, octaves=1)
+    result = D.render(tiny, objective, start, spec, seed=0)
+    before, after = _score(tiny, objective, start, start), _score(tiny, objective, result.images, start)
+    assert torch.all(after > before), (name, before, after)
+    assert result.images.shape == (2, 1, 28, 28)
+    assert float(result.images.min()) >= 0.0 and float(result.images.max()) <= 1.0  # clipped to the input range
+
+
+def test_stay_close_objective_is_zero_at_the_start():
+    x = torch.rand(3, 1, 28, 28)
+    probe = D.Probe(x, torch.zeros(3, 10), {}, x)
+    assert torch.all(D.l2("start")(probe) == 0)
+    assert torch.allclose(D.l2()(probe), x.pow(2).sum(dim=(1, 2, 3)))
+    inner, ones, zeros = torch.zeros(1, 1, 28, 28), torch.ones(1, 1, 28, 28), torch.zeros(1, 1, 28, 28)
+    inner[..., 4:24, 4:24] = 1.0
+
+    def frame(image, start):
+        return float(D.border(4)(D.Probe(image, torch.zeros(1, 10), {}, start))[0])
+
+    assert frame(inner, zeros) == 0.0  # ink inside the 20x20 box is free
+    assert frame(ones, zeros) == 28 * 28 - 20 * 20  # new ink in the frame is penalised
+    assert frame(ones, ones) == 0.0  # ink the start already had there is not
+
+
+def test_hooks_are_removed_after_use_and_after_errors(tiny):
+    assert _hook_count(tiny) == 0
+    activations(tiny, torch.rand(1, 28, 28))
+    D.render(tiny, D.class_logit(2), torch.rand(1, 1, 28, 28), D.RenderSpec(steps=2, octaves=2), seed=0)
+    assert _hook_count(tiny) == 0
+    with pytest.raises(KeyError), record({"c": conv_stack(tiny)[0].conv}) as out:
+        tiny(torch.rand(1, 1, 28, 28))
+        assert _hook_count(tiny) == 1 and out["c"].shape == (1, 4, 28, 28)
+        raise KeyError("boom")
+    assert _hook_count(tiny) == 0
+    with pytest.raises(KeyError):  # an objective that fails mid-render must not leave hooks behind either
+        D.render(tiny, D.channel("conv9", 0), torch.rand(1, 1, 28, 28), D.RenderSpec(steps=2), seed=0)
+    assert _hook_count(tiny) == 0
+    assert all(p.requires_grad for p in tiny.parameters())  # render restores the model's grad flags
+
+
+def test_same_seed_same_image_alone_or_in_a_batch(tiny):
+    spec = D.RenderSpec(steps=8, jitter=2, scale=0.1, blur_every=3, octaves=2)
+    objective = D.class_logit(2) - 1e-3 * D.l2() - 0.05 * D.tv()
+    a = D.render(tiny, objective, D.noise_image([7]), spec, seed=3).images
+    b = D.render(tiny, objective, D.noise_image([7]), spec, seed=3).images
+    c = D.render(tiny, objective, D.noise_image([7]), spec, seed=4).images
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c, atol=1e-3)  # another seed jitters differently
+    d = D.render(tiny, objective, D.noise_image([8]), spec, seed=4).images
+    both = D.render(tiny, objective, D.noise_image([7, 8]), spec, seed=[3, 4]).images
+    assert torch.allclose(both[0], a[0], atol=1e-4) and torch.allclose(both[1], d[0], atol=1e-4)  # batch-free
+    assert torch.equal(D.noise_image([7, 8])[0], D.noise_image([7])[0])
+
+
+def test_filter_and_activation_grids_of_cnn_4_1():
+    model = create("cnn_4_1").eval()
+    names = [name for name, _ in filters(model)]
+    assert names == ["conv1", "conv2", "conv3"]
+    assert [w.shape for _, w in filters(model)] == [(32, 1, 4, 4), (64, 32, 4, 4), (128, 64, 4, 4)]
+    acts = activations(model, torch.rand(28, 28))
+    assert [(n, a.shape) for n, a in acts] == [("conv1", (32, 28, 28)), ("conv2", (64, 14, 14)),
+                                               ("conv3", (128, 7, 7))]
+    assert all(a.min() >= 0 for _, a in acts)  # after the ReLU
+    w = filters(model)[1][1]
+    slices, channels = strongest_slices(w)
+    assert slices.shape == (64, 4, 4) and channels.shape == (64,)
+    norms = np.sqrt((w ** 2).sum(axis=(2, 3)))
+    assert np.array_equal(channels, norms.argmax(axis=1))
+    assert np.array_equal(slices[5], w[5, channels[5]])
+    grid = tile(np.ones((32, 4, 4)), cols=8)  # 4 rows x 8 cols of 4x4 tiles, 1-pixel gaps
+    assert grid.shape == (4 * 5 - 1, 8 * 5 - 1)
+    assert np.nansum(grid) == 32 * 16
+    small = tile(np.ones((5, 2, 2)), cols=4)  # 2 rows x 4 cols of 2x2 tiles: 5 used, 3 empty
+    assert small.shape == (5, 11) and np.isnan(small).sum() == 55 - 5 * 4  # gaps and the unused tail are NaN
+
+
+def test_example_digits_are_checked():
+    x = np.zeros((10, 28, 28), np.uint8)
+    good = np.array([0, 2, 0, 0, 0, 0, 0, 9, 0, 0], np.uint8)
+    ds = Dataset("mnist", Split(x, good), Split(x, good))
+    assert set(study.example_digits(ds, [2, 9])) == {2, 9}
+    bad = Dataset("mnist", Split(x, good), Split(x, np.roll(good, 1)))
+    with pytest.raises(DataError, match="test image 1"):
+        study.example_digits(bad, [2, 9])
+    with pytest.raises(ConfigError):
+        study.parse_classes("2,3")
+
+
+def test_viz_study_smoke_end_to_end(tmp_path):
+    """Reuses a CNN 4.1 found in the run folder (random weights here); the missing MLP 3.1 is trained (by the
+    mlp study's helper, into mlp/3_1)."""
+    out = tmp_path / "run"
+    (out / "cnn" / "4_1").mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(create("cnn_4_1").state_dict(), out / "cnn" / "4_1" / "model.pt")
+    res = run_cli("run", "viz", "--profile", "smoke", "--out", str(out), "--no-deliverables")
+    assert res.returncode == 0, res.stderr[-2000:]
+    summary = json.loads((out / "viz" / "summary.json").read_text())
+    assert summary["models"]["cnn_4_1"]["how"] == "reused"
+    assert summary["models"]["independent"]["how"] == "trained"
+    assert (out / "mlp" / "3_1" / "model.pt").is_file()
+    assert len(summary["dreams"]["table"]) == 2 * 2 * 2  # classes x kinds x seeds (smoke: 2 seeds)
+    metrics = json.loads((out / "metrics.json").read_text())
+    for c in (2, 9):
+        for kind in ("noise", "real"):
+            key = f"viz.dream.{c}.{kind}"
+            assert 0.0 <= metrics[f"{key}.p_cnn"] <= 1.0 and 0.0 <= metrics[f"{key}.p_independent"] <= 1.0
+            assert metrics[f"{key}.p_cnn.n"] == 2 and 0 <= metrics[f"{key}.hits_independent"] <= 2
+    figures = {p.name for p in (out / "viz" / "figures").iterdir()}
+    for stem in ("filters", "activations_2", "activations_9", "preferred_conv2", "preferred_conv3", "dreams",
+                 "dream_trace"):
+        assert {f"{stem}.png", f"{stem}.svg"} <= figures
+    dreams = np.load(out / "viz" / "dreams.npz")
+    assert dreams["dream_9_noise"].shape == (2, 28, 28)
+    assert (out / "viz" / ".done").is_file()

@@ -130,8 +130,27 @@ def render(rows: list[dict], results: dict[str, str], seconds: float, fast: bool
     lines += ["", "## The foundation's fault tests (not repeated in tests/faults)", "",
               "| test | result |", "| --- | --- |"]
     lines += [f"| `{k}` | {v} |" for k, v in sorted(theirs.items())]
-    lines += ["", f"All tests run: {dict(count)}.", ""]
+    lines += ["", f"All tests run: {dict(count)}.", "", *LIMITS]
     return "\n".join(lines)
+
+
+LIMITS = """## Known limits (not faults the suite can pass)
+
+- The decoded data cache (`<cache>/decoded/*.npy`) is trusted once its source file (path, size, mtime) was verified;
+  it is written atomically, so it is never torn, and a cut-short or unreadable one is rebuilt (above), but a bit
+  flipped inside a cached array by the disk would be served. `mnistlab data verify` re-checks the sources; hashing
+  the cache on every load would cost about as much as the whole warm load.
+- A `.lock` whose pid now belongs to an unrelated live process (pid reuse after a crash) is refused, with a message
+  that names the file to delete; mnistlab processes themselves are told apart by the kernel's flock, not the pid.
+- `metrics.jsonl` is an append-only log: after a resume it holds the epochs that were redone twice. The results are
+  `metrics.json` and `summary.json`, which are rewritten whole.
+- SIGKILL in the middle of a TensorBoard flush can leave a partial last event record; TensorBoard's reader skips
+  it, and a resumed fit purges the steps after its checkpoint.
+- Files are fsynced before their rename; the folder entry of the rename is not, so a power cut (not a crash) right
+  after a write may bring back the previous version of that file.
+- A full disk ends the run with exit code 1 and the system's message naming the file (2 is kept for what a user
+  can fix before starting).
+""".splitlines()
 
 
 def _data_grid(rows: list[dict], results: dict[str, str]) -> list[str]:

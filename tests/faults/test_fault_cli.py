@@ -185,15 +185,16 @@ TRAINED_READY = [(s, extra) for s, extra in TRAINED if landed(s)]
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("study, extra", TRAINED_READY, ids=[s for s, _ in TRAINED_READY])
-def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path, study, extra):
+def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path, study, extra, sig):
     out, log = tmp_path / "run", tmp_path / "run.log"
     argv = [*CLI, "run", study, "--profile", "smoke", "--no-deliverables", *extra, "--out", str(out)]
     p = start(argv, log)
     deadline = time.time() + 600
     while not list(out.rglob("checkpoint.pt")) and p.poll() is None and time.time() < deadline:
         time.sleep(0.005)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     code = p.wait(120)
     text = log.read_text()
     ckpts = list(out.rglob("checkpoint.pt"))
@@ -202,7 +203,8 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path, study, extra):
     epochs = [int(safe_load(c)["epoch"]) for c in ckpts]
     left = audit(out)
     errs = [line for line in text.splitlines() if line.startswith("mnistlab:")]
-    record("Ctrl-C (SIGINT) during training", f"mnistlab run {study}, SIGINT once a checkpoint exists", exit=code,
+    name = "Ctrl-C (SIGINT)" if sig == signal.SIGINT else "SIGTERM (kill, docker stop)"
+    record(f"{name} during training", f"mnistlab run {study}, {sig.name} once a checkpoint exists", exit=code,
            message=errs[-1] if errs else "", error_lines=len(errs), traceback="Traceback" in text,
            half_written=left, checkpoints=f"{len(ckpts)} (epochs {epochs})", state=where_it_stopped(out))
     assert code == 130 and len(errs) == 1 and "interrupted" in errs[0] and "Traceback" not in text

@@ -75,3 +75,20 @@ def test_merge_keeps_rows_of_every_part() -> None:
     assert len(res["trials"]) == 1 and len(res["tta"]) == 1
     assert set(res["flops"]) == {"mlp_3_1", "cnn_4_1"} and res["machine"]["bench_wall_s"] == 120.0
     assert "bench a" in res["command"] and "bench b" in res["command"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REPO / "benchmarks" / ".keras-venv" / "bin" / "python").is_file(),
+                    reason="the Keras venv is made by the first `mnistlab bench` run")
+def test_keras_models_match_ours_parameter_for_parameter() -> None:
+    import subprocess
+
+    from mnistlab import models
+
+    code = ("import sys; sys.argv = ['x']; import keras_peer as k; "
+            "print(*[k.build(m, 'float32').count_params() for m in ('mlp_3_1', 'cnn_4_1', 'fashion_items')])")
+    done = subprocess.run([str(REPO / "benchmarks" / ".keras-venv" / "bin" / "python"), "-c", code],
+                          capture_output=True, text=True, cwd=REPO / "benchmarks", timeout=300)
+    assert done.returncode == 0, done.stderr[-500:]
+    counts = [int(v) for v in done.stdout.split()[-3:]]
+    assert counts == [models.param_count(models.create(m)) for m in ("mlp_3_1", "cnn_4_1", "fashion_items")]

@@ -1,0 +1,1 @@
+"""Benchmark scripts; a package so that `mnistlab bench` (src/mnistlab/bench.py) can import the harness."""

@@ -189,6 +189,29 @@ def where_it_stopped(out: Path) -> str:
     return f"{epochs} epochs logged, studies done {done or '[]'}, {models} models finished, {ckpts} checkpoints"
 
 
+# ---------------------------------------------------------------- a malicious checkpoint
+class _Payload:
+    """Unpickling this calls open(marker, 'w'): the file appearing is the proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (open, (self.marker, "w"))
+
+
+def malicious_pickle(marker: Path, wrap: bool = True) -> bytes:
+    """A pickle that creates `marker` when loaded by pickle.load or torch.load(weights_only=False)."""
+    import pickle
+
+    return pickle.dumps({"model": _Payload(marker)} if wrap else _Payload(marker))
+
+
+def payload_object(marker: Path) -> Any:
+    """The same payload as an object, for torch.save (torch's zip format with the payload in its data.pkl)."""
+    return _Payload(marker)
+
+
 # ---------------------------------------------------------------- a full disk
 def mount_small_disk(where: Path, kib: int) -> bool:
     """Mount a tmpfs of `kib` KiB at `where`: a real disk that fills up (ENOSPC). Needs root; False if refused."""

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from faultkit import (
@@ -20,6 +21,7 @@ from faultkit import (
     audit,
     cli_outcome,
     landed,
+    malicious_pickle,
     mount_small_disk,
     record,
     start,
@@ -209,8 +211,31 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path, study, extra, sig):
            half_written=left, checkpoints=f"{len(ckpts)} (epochs {epochs})", state=where_it_stopped(out))
     assert code == 130 and len(errs) == 1 and "interrupted" in errs[0] and "Traceback" not in text
     assert ckpts and left == []
+    if sig == signal.SIGINT:  # while it is there: the checkpoint swapped for a malicious pickle, then a re-run
+        _malicious_checkpoint_refused(argv, ckpts[0], tmp_path / "PWNED", study)
     res = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **ENV_1THREAD}, timeout=900)
     assert res.returncode == 0 and "resuming after epoch" in res.stderr, res.stderr[-2000:]
+
+
+def _malicious_checkpoint_refused(argv: list[str], ckpt: Path, marker: Path, study: str) -> None:
+    """Replace `ckpt` with a pickle whose loading would create `marker`; the re-run must refuse it (exit 2, one
+    line) without running it. The real checkpoint is put back afterwards."""
+    real = ckpt.read_bytes()
+    payload = malicious_pickle(marker)
+    ckpt.write_bytes(payload)
+    live = subprocess.run([sys.executable, "-c", "import pickle,sys; pickle.load(open(sys.argv[1],'rb'))",
+                           str(ckpt)], capture_output=True).returncode == 0 and marker.exists()
+    marker.unlink(missing_ok=True)
+    res = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **ENV_1THREAD}, timeout=900)
+    out = Path(argv[-1])
+    o = cli_outcome(res, out)
+    planted = str(ckpt.relative_to(out))
+    o["half_written"] = [h for h in o["half_written"] if not h.startswith(planted + ":")]  # our own planted file
+    record("malicious pickle as a checkpoint (CLI)", f"mnistlab run {study} over a swapped {ckpt.name} (payload live "
+           f"under pickle.load: {live})", **o, code_ran=marker.exists())
+    assert live and not marker.exists()
+    assert_user_error(o, "not a valid checkpoint", "delete it to retrain")
+    ckpt.write_bytes(real)
 
 
 @pytest.mark.slow

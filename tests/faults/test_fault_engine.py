@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import errno
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from faultkit import audit, comparable, mount_small_disk, read_metrics, record, resize_disk, unmount, where_it_stopped
+from faultkit import (
+    audit,
+    comparable,
+    malicious_pickle,
+    mount_small_disk,
+    payload_object,
+    read_metrics,
+    record,
+    resize_disk,
+    unmount,
+    where_it_stopped,
+)
 
 from mnistlab.errors import TrainingDiverged, UserError
 from mnistlab.models import build_mlp
@@ -61,21 +71,11 @@ def test_nan_weights_behind_a_finite_loss_are_not_saved(tmp_path):
 
 
 # ---------------------------------------------------------------- malicious checkpoints
-class _Payload:
-    """Unpickling this calls open(marker, 'w'): the file appearing is the proof that code ran."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def _plant(path: Path, marker: Path, form: str) -> None:
     if form == "pickle":
-        path.write_bytes(pickle.dumps({"model": _Payload(marker)}))
+        path.write_bytes(malicious_pickle(marker))
     else:  # torch's zip format, the payload in its data.pkl
-        torch.save({"model": _Payload(marker), "epoch": 1}, path)
+        torch.save({"model": payload_object(marker), "epoch": 1}, path)
 
 
 def _payload_is_live(path: Path, marker: Path, form: str) -> bool:

@@ -7,10 +7,13 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from mnistlab.plots import figure
 
 History = list[dict[str, float]]
+_plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+FLOOR = 0.01  # error rates (%) below this (0 included) are drawn at it
 
 
 def curves(histories: dict[str, History], title: str = "") -> Figure:
@@ -22,23 +25,24 @@ def curves(histories: dict[str, History], title: str = "") -> Figure:
     for i, (label, hist) in enumerate(histories.items()):
         ep = [h["epoch"] for h in hist]
         for key, style, part in (("test_acc", "-", "test"), ("train_acc", "--", "train")):
-            err = [max(100 * (1 - h[key]), 1e-3) for h in hist]  # 0 errors cannot sit on a log axis
-            ax.plot(ep, err, style, color=f"C{i}", marker="o", ms=3, lw=1.2, label=f"{label} {part}")
+            err = [max(100 * (1 - h[key]), FLOOR) for h in hist]  # 0 errors cannot sit on a log axis
+            ax.plot(ep, err, style, color=f"C{i}", marker="o", ms=3, lw=1.2,
+                    label=f"{label} {part} (last {100 * hist[-1][key]:.2f}%)")
         ax_loss.plot(ep, [h["loss"] for h in hist], color=f"C{i}", marker="o", ms=3, lw=1.2, label=label)
-        last = hist[-1]
-        ax.annotate(f"test {100 * last['test_acc']:.2f}%", (ep[-1], 100 * (1 - last["test_acc"])),
-                    textcoords="offset points", xytext=(-4, 6), ha="right", fontsize=7, color=f"C{i}")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("error rate (%), log scale")
+    ax.set_ylabel(f"error rate (%), log scale; 0 drawn at {FLOOR:g}")
     ax.set_title("Train and test error per epoch")
-    ax.legend(frameon=False, fontsize=7)
+    ax.legend(frameon=False, fontsize=6.5 if len(histories) > 2 else 7.5)
     ax_loss.set_yscale("log")
     ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("training loss (cross-entropy)")
+    ax_loss.set_ylabel("training loss (log scale)")
     ax_loss.set_title("Training loss per epoch")
     for a in (ax, ax_loss):
         a.xaxis.get_major_locator().set_params(integer=True)
+        a.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        a.yaxis.set_major_formatter(_plain)  # 0.2, 0.5, 1 instead of 2x10^-1 ...
+        a.yaxis.set_minor_formatter(NullFormatter())
         a.grid(alpha=0.3, lw=0.5)
     if title:
         fig.suptitle(title, fontsize=10)

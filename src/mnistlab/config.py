@@ -51,8 +51,8 @@ class MLPConfig:
     search: bool = True  # choose batch size, learning rate and epochs on a validation slice of train
     search_batches: str = "128,256,512"  # stage 1 grid ...
     search_lrs: str = "1e-3,2e-3,4e-3"  # ... x these learning rates, `search_epochs` epochs each
-    search_epochs: int = 3  # epochs per stage-1 candidate
-    search_budgets: str = "3,6,10"  # stage 2: epoch budgets tried with the stage-1 winner
+    search_epochs: int = 2  # epochs per stage-1 candidate (a one-cycle over 2 epochs)
+    search_budgets: str = "5,10"  # stage 2: epoch budgets tried with the stage-1 winner (besides search_epochs)
     search_tol: float = 0.001  # the cheapest candidate within this validation accuracy of the best wins
     depth_epochs: int = 0  # epochs for each 3.2 model; 0 = the 3.1 recipe's epochs
     val_size: int = 5000  # validation slice of train, for the search only

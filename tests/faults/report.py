@@ -30,6 +30,13 @@ FOUNDATION_FAULTS = re.compile(r"error|bad|lock|out_|atomic|poison|verify|refuse
 TMP = re.compile(r"/tmp/pytest-of-[^/]+/pytest-\d+/[^/]+/|/tmp/mnistlab-test-cache-[^/]+/")
 
 
+def default_ids() -> set[str]:
+    """Node ids of the fault tests in the default (not slow) suite."""
+    res = subprocess.run([sys.executable, "-m", "pytest", "tests/faults", "--collect-only", "-q", "-m", "not slow",
+                          "-p", "no:cacheprovider"], cwd=REPO, capture_output=True, text=True)
+    return {line.strip() for line in res.stdout.splitlines() if "::" in line}
+
+
 def run_suite(fast: bool, work: Path) -> tuple[list[dict], dict[str, str], float]:
     log, xml = work / "faults.jsonl", work / "junit.xml"
     marker = "not slow" if fast else ""
@@ -43,11 +50,15 @@ def run_suite(fast: bool, work: Path) -> tuple[list[dict], dict[str, str], float
     return rows, _results(xml), seconds
 
 
+TIMES: dict[str, float] = {}  # nodeid -> seconds, from the JUnit XML
+
+
 def _results(xml: Path) -> dict[str, str]:
     """nodeid -> passed | failed | error | skipped (reason)."""
     out = {}
     for case in ET.parse(xml).getroot().iter("testcase"):
         nodeid = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
+        TIMES[nodeid] = float(case.get("time") or 0)
         state = "passed"
         for child in case:
             if child.tag in ("failure", "error"):
@@ -130,7 +141,12 @@ def render(rows: list[dict], results: dict[str, str], seconds: float, fast: bool
     lines += ["", "## The foundation's fault tests (not repeated in tests/faults)", "",
               "| test | result |", "| --- | --- |"]
     lines += [f"| `{k}` | {v} |" for k, v in sorted(theirs.items())]
-    lines += ["", f"All tests run: {dict(count)}.", "", *LIMITS]
+    fast_ids = default_ids()
+    share = sum(t for k, t in TIMES.items() if k in fast_ids)
+    lines += ["", f"All tests run: {dict(count)}. The {len(fast_ids)} fault tests of the default suite took "
+              f"{share:.0f} s together in this run (wall time, on the shared machine named above); the slow ones "
+              f"{sum(t for k, t in TIMES.items() if k.startswith('tests/faults/') and k not in fast_ids):.0f} s.",
+              "", *LIMITS]
     return "\n".join(lines)
 
 

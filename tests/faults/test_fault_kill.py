@@ -19,7 +19,8 @@ from faultkit import audit, comparable, kill_at, landed, read_metrics, record, r
 from mnistlab.config import STUDIES
 
 WORKER = [sys.executable, str(Path(__file__).with_name("engine_worker.py"))]
-SMOKE = ["--profile", "smoke", "--no-deliverables", "--set", "perceptron.all_pairs=false", "--set", "mtl.tune=false",
+SMOKE = ["--profile", "smoke", "--no-deliverables", "--set", "perceptron.all_pairs=false", "--set", "mlp.search=false",
+         "--set", "mtl.tune=false",
          "--set", "mtl.lambdas=0.5", "--set", "mtl.uncertainty=false", "--set", "mtl.epochs=2"]
 
 

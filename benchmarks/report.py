@@ -145,7 +145,10 @@ def study_times_table(times: dict[str, dict[str, float]]) -> list[str]:
     """times = {run label: {study: seconds}} from runs' metrics.json `time.<study>.s` keys."""
     if not times:
         return []
-    studies = sorted({s for t in times.values() for s in t})
+    from mnistlab.config import STUDIES
+
+    found = {s for t in times.values() for s in t}
+    studies = [s for s in STUDIES if s in found] + sorted(found - set(STUDIES))  # the pipeline's order
     lines = ["| run | " + " | ".join(studies) + " | total |", "| --- " * (len(studies) + 2) + "|"]
     for label, t in times.items():
         cells = [f"{t[s] / 60:.1f}" if s in t else "" for s in studies]

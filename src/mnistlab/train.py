@@ -35,10 +35,11 @@ SCHEDULES = ("constant", "onecycle")
 
 
 class Task(Protocol):
-    """What the trainer needs from a problem: a scalar loss and per-head correct counts."""
+    """What the trainer needs from a problem: a scalar loss and per-head correct counts. A count may be an int
+    or a 0-d tensor; tensors are summed on the device and read once per epoch (no GPU sync per step)."""
 
     def loss(self, out: Any, y: Tensor) -> Tensor: ...
-    def correct(self, out: Any, y: Tensor) -> dict[str, int]: ...
+    def correct(self, out: Any, y: Tensor) -> dict[str, int | Tensor]: ...
 
 
 class Classification:
@@ -53,8 +54,8 @@ class Classification:
     def loss(self, out: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(out.float(), y, label_smoothing=self.label_smoothing)
 
-    def correct(self, out: Tensor, y: Tensor) -> dict[str, int]:
-        return {"acc": int((out.argmax(1) == y).sum())}
+    def correct(self, out: Tensor, y: Tensor) -> dict[str, int | Tensor]:
+        return {"acc": (out.argmax(1) == y).sum()}  # a 0-d tensor: see Task
 
 
 @dataclass
@@ -110,7 +111,7 @@ def evaluate(model: nn.Module, task: Task, x: Tensor, y: Tensor, batch: int = 10
              bf16: bool = False) -> dict[str, float]:
     out = predict(model, x, batch, bf16)
     y = y.to(out[0].device if isinstance(out, tuple) else out.device)
-    return {k: v / len(x) for k, v in task.correct(out, y).items()}
+    return {k: float(v) / len(x) for k, v in task.correct(out, y).items()}
 
 
 def _lr_at(spec: TrainSpec, step: int, total: int) -> float:
@@ -179,7 +180,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
         _check_weights(model, name, epoch, steps_per_epoch - 1)
         result.train_s += time.perf_counter() - t0
         row = {"epoch": epoch + 1, "loss": float(loss_sum) / n, "train_s": result.train_s,
-               **{f"train_{k}": v / n for k, v in counts.items()}}
+               **{f"train_{k}": float(v) / n for k, v in counts.items()}}
         if test is not None:
             row.update({f"test_{k}": v for k, v in evaluate(model, task, *test, spec.eval_batch, bf16).items()})
         result.history.append(row)

@@ -119,7 +119,11 @@ def test_aggregate_over_seeds() -> None:
 
 
 def test_search_rule_prefers_the_cheapest_within_tolerance() -> None:
-    rows = [{"val_acc": 0.981, "train_s": 30.0}, {"val_acc": 0.9805, "train_s": 10.0},
-            {"val_acc": 0.975, "train_s": 5.0}]
-    assert mlp_study.cheapest_within(rows, 0.001) is rows[1]
-    assert mlp_study.cheapest_within(rows, 0.0) is rows[0]
+    def row(acc, epochs, batch):
+        return {"val_acc": acc, "epochs": epochs, "batch_size": batch}
+
+    grid = [row(0.981, 2, 128), row(0.9805, 2, 256), row(0.9804, 2, 256), row(0.975, 2, 512)]
+    assert mlp_study.cheapest_within(grid, 0.001) is grid[1]  # larger batch within tolerance; then the better
+    assert mlp_study.cheapest_within(grid, 0.0) is grid[0]
+    budgets = [row(0.982, 2, 128), row(0.9851, 5, 128), row(0.9856, 10, 128)]
+    assert mlp_study.cheapest_within(budgets, 0.001) is budgets[1]

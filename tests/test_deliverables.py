@@ -175,3 +175,14 @@ def test_templates_keep_else_on_the_closing_line() -> None:
     for path in TEMPLATE.glob("*.typ"):
         for n, line in enumerate(path.read_text().splitlines(), 1):
             assert not re.search(r"\belse\s*$|\belse if [^\[{]*$|^\s*else\b", line), f"{path.name}:{n}: {line}"
+
+
+def test_templates_do_not_swallow_semicolons() -> None:
+    """`#s.value;` ends the Typst expression at the semicolon, which then vanishes from the text."""
+    import re
+
+    from mnistlab.report.build import TEMPLATE
+
+    for path in TEMPLATE.glob("sec-*.typ"):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            assert not re.search(r"#[a-z_][a-z0-9_.]*[a-z0-9_];", line), f"{path.name}:{n}: {line}"

@@ -53,6 +53,7 @@ def viz(r: Results) -> dict[str, Any]:
         "cnn_missed": and_list(missed_cnn) if missed_cnn else "",
         "steps": str(settings.get("dream_steps", "")), "octaves": str(settings.get("octaves", "")),
         "dream_seeds": str(len(dreams.get("seeds", []))),
+        "dreams_wide": len(dreams.get("seeds", [])) > 3,  # one column per seed: a wide figure needs the full width
         "noise_weaker": _noise_weaker(r),
         "fig": figs,
     }

@@ -156,7 +156,8 @@ def study_times_table(times: dict[str, dict[str, float]]) -> list[str]:
     return ["Minutes per study, from the run's `metrics.json` (`time.<study>.s`):", "", *lines, ""]
 
 
-def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]] | None = None) -> str:
+def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]] | None = None,
+           protocol: list[dict[str, Any]] | None = None) -> str:
     mc, plan = res["machine"], res["plan"]
     out = [SECTION, "", f"`{command}`, {mc['date']}, {mc.get('bench_wall_s', 0) / 60:.0f} min wall time.",
            f"Machine: {mc['cpu']}, {mc['cores']} cores ({mc['threads']} compute threads)"
@@ -182,6 +183,15 @@ def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]]
                 "our default settings against Keras fit fp32.", "", *tta_table(res)]
     if res.get("profile") or res.get("bandwidth_gbs"):
         out += ["### Where the time goes", "", *floor_table(res), *profile_tables(res)]
+    if protocol:
+        from benchmarks.protocol import table
+
+        dates = sorted({r.get("date", "") for r in protocol} - {""})
+        out += ["### Protocol search (validation slice)", "", "`benchmarks/protocol.py`"
+                + (f", {dates[0]} to {dates[-1]}" if dates else "")
+                + (f", {protocol[0]['threads']} thread(s)" if "threads" in protocol[0] else "") + ": each candidate trains a fresh model on training images minus a seeded 5,000-image validation "
+                "slice, validation accuracy after every epoch (the test set is not used). One-cycle counts only at "
+                "its last epoch. Train seconds share the machine's load noted above.", "", table(protocol), ""]
     if times:
         out += ["### The full study", "", *study_times_table(times)]
     if res.get("notes"):

@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--write-docs", action="store_true", help=f"replace our section of {DOC.name} with the report")
     p.add_argument("--from-results", metavar="JSON[,JSON]", help="render earlier results.json files instead of "
                    "measuring; several (e.g. a throughput run and a time-to-accuracy run) are merged")
+    p.add_argument("--protocol", metavar="JSON[,JSON]", help="add benchmarks/protocol.py --out files (the epochs / "
+                   "schedule search on the validation slice) to the report")
     p.add_argument("--study-times", action="append", default=[], metavar="LABEL=RUN_DIR",
                    help="add a run's per-study wall times (metrics.json time.<study>.s) to the report; repeatable")
     return p
@@ -124,7 +126,8 @@ def main(argv: list[str]) -> int:
         results = runner.run()
         for npz in out.glob("*.npz"):  # the Keras peer's copies of the data: 100 MB, not worth keeping
             npz.unlink()
-    text = report.render(results, results.get("command", command), times)
+    protocol = [row for f in a.protocol.split(",") for row in json.loads(Path(f).read_text())] if a.protocol else []
+    text = report.render(results, results.get("command", command), times, protocol)
     from mnistlab.runs import atomic_write_text
 
     atomic_write_text(out / "report.md", text)

@@ -187,11 +187,12 @@ def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]]
         from benchmarks.protocol import table
 
         dates = sorted({r.get("date", "") for r in protocol} - {""})
-        out += ["### Protocol search (validation slice)", "", "`benchmarks/protocol.py`"
-                + (f", {dates[0]} to {dates[-1]}" if dates else "")
-                + (f", {protocol[0]['threads']} thread(s)" if "threads" in protocol[0] else "") + ": each candidate trains a fresh model on training images minus a seeded 5,000-image validation "
-                "slice, validation accuracy after every epoch (the test set is not used). One-cycle counts only at "
-                "its last epoch. Train seconds share the machine's load noted above.", "", table(protocol), ""]
+        when = (f", {dates[0]} to {dates[-1]}" if dates else "") + (
+            f", {protocol[0]['threads']} thread(s)" if "threads" in protocol[0] else "")
+        out += ["### Protocol search (validation slice)", "", f"`benchmarks/protocol.py`{when}: each candidate "
+                "trains a fresh model on training images minus a seeded 5,000-image validation slice, validation "
+                "accuracy after every epoch (the test set is not used). One-cycle counts only at its last epoch. "
+                "Train seconds share the machine's load noted above.", "", table(protocol), ""]
     if times:
         out += ["### The full study", "", *study_times_table(times)]
     if res.get("notes"):

@@ -1,7 +1,5 @@
 """Study 6 (multi-task learning): heads, losses, gradients, fresh models per lambda, the sweep and the tuning."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -133,48 +131,66 @@ def test_bad_settings_are_config_errors(item, message):
         mtl.check(config.build("smoke", [item]))
 
 
-def test_tuning_and_a_tiny_sweep_end_to_end(tmp_path):
-    """`mnistlab tune` with 2 trials writes its Optuna study; `mnistlab run mtl` reuses it, trains every model of
-    the sweep, writes tables, figures and metrics; a model deleted afterwards is retrained alone on a re-run."""
+SWEEP = ("--profile", "smoke", "--set", "mtl.lambdas=0,0.5,1")  # 3 lambdas + 2 single nets + uw: 6 models
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """`mnistlab tune` with a 2-trial budget, then `mnistlab run mtl` on the same folder (reusing the study)."""
+    out = tmp_path_factory.mktemp("mtl") / "run"
+    tuned = run_cli("tune", *SWEEP, "--out", str(out), "--trials", "2")
+    ran = run_cli("run", "mtl", *SWEEP, "--out", str(out), "--no-deliverables")
+    return out, tuned, ran
+
+
+def test_two_trial_tuning_writes_its_study(swept):
     import optuna
 
-    out = tmp_path / "run"
-    res = run_cli("tune", "--profile", "smoke", "--out", str(out), "--trials", "2")
-    assert res.returncode == 0, res.stderr
+    out, tuned, _ = swept
+    assert tuned.returncode == 0, tuned.stderr
     tuning = read_json(out / "mtl" / "tuning" / "result.json")
     study = optuna.load_study(study_name=tuning["study"], storage=f"sqlite:///{out / 'mtl/tuning/optuna.db'}")
     assert len(study.trials) == 2 and (out / "mtl" / "tuning" / "trials.csv").is_file()
     assert study.trials[0].params["lr"] == pytest.approx(1e-3)  # Adam's defaults are trial 0
     split = np.load(out / "mtl" / "tuning" / "split.npz")
     assert len(split["val_idx"]) == 64 and not set(split["val_idx"]) & set(split["train_idx"])
+    assert tuning["best"]["lr"] == pytest.approx(study.best_params["lr"])
 
-    res = run_cli("run", "mtl", "--profile", "smoke", "--out", str(out), "--no-deliverables")
-    assert res.returncode == 0, res.stderr
-    assert "0 trial(s) to run" in res.stderr
+
+def test_a_tiny_sweep_end_to_end(swept):
+    out, _, ran = swept
+    assert ran.returncode == 0, ran.stderr
+    assert "0 trial(s) to run" in ran.stderr  # the study `mnistlab tune` filled is reused
     metrics = read_json(out / "metrics.json")
     for key in ("mtl.single.items.test_acc", "mtl.single.groups.test_acc", "mtl.lambda_0.5.items.test_acc",
                 "mtl.lambda_1.groups.test_acc", "mtl.uw.items.test_acc", "mtl.uw.groups.test_acc",
-                "mtl.lambda_0.25.groups_from_items.test_acc", "mtl.tuned.lr", "mtl.tuned.beta2"):
+                "mtl.lambda_0.5.groups_from_items.test_acc", "mtl.tuned.lr", "mtl.tuned.beta2"):
         assert key in metrics, key
         assert 0 <= metrics[key] <= 1
-    assert metrics["mtl.tuned.lr"] == pytest.approx(study.best_params["lr"])
-    summary = read_json(out / "mtl" / "summary.json")
-    rows = {r["model"]: r for r in summary["per_seed"]}
-    assert len({rows[f"lambda_{v}"]["init_sha"] for v in ("0", "0.25", "0.5", "0.75", "1")}) == 1
+    assert metrics["mtl.tuned.lr"] == read_json(out / "mtl" / "tuning" / "result.json")["best"]["lr"]
+    rows = {r["model"]: r for r in read_json(out / "mtl" / "summary.json")["per_seed"]}
+    assert len({rows[f"lambda_{v}"]["init_sha"] for v in ("0", "0.5", "1")} | {rows["uw"]["init_sha"]}) == 2
+    assert len({rows[f"lambda_{v}"]["final_sha"] for v in ("0", "0.5", "1")}) == 3
     # lambda = 1 trains exactly what the single items net trains: same init, no gradient into the groups head
     assert rows["lambda_1"]["items_test"] == rows["single_items"]["items_test"]
     for stem in ("lambda_sweep", "curves", "tuning"):
         assert (out / "mtl" / "figures" / f"{stem}.png").is_file(), stem
     assert "| lambda_0.5 | 0.5 |" in (out / "mtl" / "results.md").read_text()
+    assert (out / "mtl" / ".done").is_file()
 
+
+@pytest.mark.slow
+def test_a_deleted_model_is_retrained_alone(swept):
+    out, _, ran = swept
+    assert ran.returncode == 0, ran.stderr
+    before = read_json(out / "metrics.json")
     (out / "mtl" / ".done").unlink()
     for name in ("model.pt", "history.json"):
-        (out / "mtl" / "lambda_0.25-s0" / name).unlink()
-    res = run_cli("run", "mtl", "--profile", "smoke", "--out", str(out), "--no-deliverables")
+        (out / "mtl" / "lambda_0.5-s0" / name).unlink()
+    res = run_cli("run", "mtl", *SWEEP, "--out", str(out), "--no-deliverables")
     assert res.returncode == 0, res.stderr
-    assert res.stderr.count("already trained") == 7 and "lambda_0.25-s0 epoch 1/1" in res.stderr
-    again = json.loads((out / "metrics.json").read_text())
-    assert again["mtl.lambda_0.25.items.test_acc"] == metrics["mtl.lambda_0.25.items.test_acc"]
+    assert res.stderr.count("already trained") == 5 and "lambda_0.5-s0 epoch 1/1" in res.stderr
+    assert read_json(out / "metrics.json")["mtl.lambda_0.5.items.test_acc"] == before["mtl.lambda_0.5.items.test_acc"]
 
 
 def test_bad_storage_url_is_one_line(tmp_path):

@@ -261,7 +261,8 @@ def json_safe(d: dict[str, Any]) -> dict[str, Any]:
 def _save_checkpoint(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, result: FitResult,
                      out_dir: Path, spec: TrainSpec, epoch: int) -> None:
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state(),
-             "epoch": epoch, "history": result.history, "train_s": result.train_s, "spec": _fingerprint(spec)}
+             "epoch": epoch, "history": result.history, "train_s": result.train_s, "spec": _fingerprint(spec),
+             "threads": result.threads}
     save_state(state, out_dir / "checkpoint.pt")
 
 
@@ -278,6 +279,11 @@ def _resume(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, 
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["rng"])
     result.history, result.train_s = list(state["history"]), float(state["train_s"])
+    cpu = next(model.parameters()).device.type == "cpu"
+    if cpu and state.get("threads") and state["threads"] != torch.get_num_threads():
+        # the count the model started with: float sums (and so the final numbers) match an uninterrupted run
+        torch.set_num_threads(int(state["threads"]))
+        result.threads = torch.get_num_threads()
     log(f"{result.name}: resuming after epoch {state['epoch']}")
     return int(state["epoch"])
 

@@ -143,8 +143,10 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- processes: run, kill, resume
-ENV_1THREAD = {"OMP_NUM_THREADS": "1"}  # the same thread count in every run (sums are then bitwise repeatable),
-# and no spinning OpenMP threads fighting the other processes on a shared 2-core machine
+# One thread in every run: the studies otherwise size each model's thread pool to the cores free at that moment,
+# and float sums (so the last digits of every metric) depend on the count; one thread also keeps OpenMP from
+# spinning against the other processes of a shared 2-core machine.
+ENV_1THREAD = {"OMP_NUM_THREADS": "1", "MNISTLAB_THREADS": "1"}
 
 
 def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

@@ -62,7 +62,7 @@ def _results(xml: Path) -> dict[str, str]:
         state = "passed"
         for child in case:
             if child.tag in ("failure", "error"):
-                state = child.tag
+                state = "failed" if child.tag == "failure" else "error"
             elif child.tag == "skipped":
                 state = f"skipped ({(child.get('message') or '').removeprefix('Skipped: ')[:70]})"
         out[nodeid] = state

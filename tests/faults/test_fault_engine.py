@@ -160,3 +160,40 @@ def test_disk_full(disk, engine_ref, kib):
            metrics_equal=same, state=state)
     assert err.errno == errno.ENOSPC and err.filename and ".tmp" not in str(err.filename)
     assert left == [] and same and audit(out) == []
+
+
+# ---------------------------------------------------------------- resume on a machine whose load changed
+class _Crash(Exception):
+    pass
+
+
+def _crash(row: dict) -> None:
+    if row["epoch"] == 2:
+        raise _Crash  # on_epoch runs before that epoch's checkpoint: the resume starts after epoch 1
+
+
+def test_resume_keeps_the_thread_count_the_model_started_with(tmp_path):
+    """The studies size torch's thread pool to the free cores, so a resumed model could continue with another
+    count than it started with, which changes float sums. The checkpoint records the count; resume restores it."""
+    threads = torch.get_num_threads()
+    spec = TrainSpec(epochs=3, batch_size=64, precision="fp32")
+    try:
+        torch.set_num_threads(2)
+        torch.manual_seed(0)
+        want = fit(build_mlp([784, 32, 10]), _data(), spec, name="ref", device="cpu").history
+        torch.manual_seed(0)
+        with pytest.raises(_Crash):
+            fit(build_mlp([784, 32, 10]), _data(), spec, name="t", out_dir=tmp_path / "m", device="cpu",
+                on_epoch=_crash)
+        torch.set_num_threads(1)  # the machine got busier: the next model would get 1 thread
+        torch.manual_seed(0)
+        res = fit(build_mlp([784, 32, 10]), _data(), spec, name="t", out_dir=tmp_path / "m", device="cpu")
+        used = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(threads)
+    drop = ("train_s",)
+    same = [{k: v for k, v in r.items() if k not in drop} for r in res.history] == [
+        {k: v for k, v in r.items() if k not in drop} for r in want]
+    record("resume after the machine's load changed", "checkpoint written with 2 threads, resumed where 1 is set",
+           outcome=f"resumed with {used} threads", metrics_equal=same, traceback=False, half_written=audit(tmp_path))
+    assert used == 2 and res.threads == 2 and same

@@ -156,8 +156,22 @@ def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subp
                                                                                **(env or {})})
 
 
-def run_to_end(argv: list[str], log: Path, timeout: float = 900) -> int:
-    p = start(argv, log)
+def frozen_code(tmp: Path) -> dict[str, str]:
+    """Environment for subprocesses that run a copy of src/ taken now. Runs compared with each other must run the
+    same code; in a checkout shared with colleagues, a module can change between a reference run and the
+    interrupted runs compared with it."""
+    import shutil
+
+    import mnistlab
+
+    snap = tmp / "frozen-src"
+    shutil.copytree(Path(mnistlab.__file__).parent, snap / "mnistlab", ignore=shutil.ignore_patterns("__pycache__"))
+    data = Path(mnistlab.__file__).resolve().parents[2] / "data"  # the copy has no data/ beside it
+    return {"PYTHONPATH": str(snap), "MNISTLAB_DATA": str(data)}
+
+
+def run_to_end(argv: list[str], log: Path, timeout: float = 900, env: dict[str, str] | None = None) -> int:
+    p = start(argv, log, env)
     try:
         return p.wait(timeout)
     finally:
@@ -166,9 +180,10 @@ def run_to_end(argv: list[str], log: Path, timeout: float = 900) -> int:
             p.wait()
 
 
-def kill_at(argv: list[str], out: Path, log: Path, moment: float) -> dict[str, Any]:
+def kill_at(argv: list[str], out: Path, log: Path, moment: float, env: dict[str, str] | None = None
+            ) -> dict[str, Any]:
     """Start `argv`, SIGKILL it `moment` seconds later (unless it ended first), and describe what it left."""
-    p = start(argv, log)
+    p = start(argv, log, env)
     try:
         code = p.wait(moment)
         return {"moment_s": round(moment, 2), "killed": False, "exit": code}

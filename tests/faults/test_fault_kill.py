@@ -14,7 +14,18 @@ import time
 from pathlib import Path
 
 import pytest
-from faultkit import audit, comparable, kill_at, landed, read_metrics, record, run_to_end, start, where_it_stopped
+from faultkit import (
+    audit,
+    comparable,
+    frozen_code,
+    kill_at,
+    landed,
+    read_metrics,
+    record,
+    run_to_end,
+    start,
+    where_it_stopped,
+)
 
 from mnistlab.config import STUDIES
 
@@ -24,17 +35,18 @@ SMOKE = ["--profile", "smoke", "--no-deliverables", "--set", "perceptron.all_pai
          "--set", "mtl.lambdas=0.5", "--set", "mtl.uncertainty=false", "--set", "mtl.epochs=2"]
 
 
-def _reference(argv: list[str], tmp: Path) -> tuple[dict, float]:
+def _reference(argv: list[str], tmp: Path, env: dict[str, str]) -> tuple[dict, float]:
     out = tmp / "reference"
     t0 = time.perf_counter()
-    assert run_to_end([*argv, str(out)], tmp / "reference.log") == 0, (tmp / "reference.log").read_text()[-2000:]
+    code = run_to_end([*argv, str(out)], tmp / "reference.log", env=env)
+    assert code == 0, (tmp / "reference.log").read_text()[-2000:]
     return comparable(read_metrics(out)), time.perf_counter() - t0
 
 
-def _trial(argv: list[str], tmp: Path, i: int, moment: float, want: dict, label: str) -> None:
+def _trial(argv: list[str], tmp: Path, i: int, moment: float, want: dict, label: str, env: dict[str, str]) -> None:
     out, log = tmp / f"trial{i}", tmp / f"trial{i}.log"
-    seen = kill_at([*argv, str(out)], out, log, moment)
-    code = run_to_end([*argv, str(out)], log)
+    seen = kill_at([*argv, str(out)], out, log, moment, env)
+    code = run_to_end([*argv, str(out)], log, env=env)
     got = comparable(read_metrics(out)) if code == 0 else {}
     diff = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
     left = audit(out)
@@ -80,10 +92,11 @@ def test_kill9_during_training_engine(tmp_path):
 
 @pytest.mark.slow
 def test_kill9_random_moments_engine(tmp_path):
-    want, seconds = _reference(WORKER, tmp_path)
+    env = frozen_code(tmp_path)
+    want, seconds = _reference(WORKER, tmp_path, env)
     rng = random.Random(int(os.environ.get("MNISTLAB_FAULT_SEED", "9")))
     for i, moment in enumerate(sorted(rng.uniform(0.02, 0.98) * seconds for _ in range(10))):
-        _trial(WORKER, tmp_path, i, moment, want, "engine worker")
+        _trial(WORKER, tmp_path, i, moment, want, "engine worker", env)
 
 
 @pytest.mark.slow
@@ -92,7 +105,8 @@ def test_kill9_random_moments_cli(tmp_path):
     if not studies:
         pytest.skip("no study is implemented yet")
     argv = [sys.executable, "-m", "mnistlab.cli", "run", *studies, *SMOKE, "--out"]
-    want, seconds = _reference(argv, tmp_path)
+    env = frozen_code(tmp_path)
+    want, seconds = _reference(argv, tmp_path, env)
     rng = random.Random(int(os.environ.get("MNISTLAB_FAULT_SEED", "9")))
     for i, moment in enumerate(sorted(rng.uniform(0.02, 0.98) * seconds for _ in range(10))):
-        _trial(argv, tmp_path, i, moment, want, f"mnistlab run {' '.join(studies)}, smoke")
+        _trial(argv, tmp_path, i, moment, want, f"mnistlab run {' '.join(studies)}, smoke", env)

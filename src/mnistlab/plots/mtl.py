@@ -137,7 +137,7 @@ def tuning(trials: list[dict[str, Any]], space: dict[str, tuple[float, float]] |
     from matplotlib.ticker import MaxNLocator
 
     done = [t for t in trials if t["value"] is not None]
-    pruned = [t for t in trials if t["value"] is None and t["lr"] is not None]
+    pruned = [t for t in trials if t["state"] == "pruned" and t["lr"] is not None]
     fig, axes = figure(1, 4, figsize=(11.0, 2.9), sharey=True)
     v = np.array([100 * t["value"] for t in done])
     axes[0].plot([t["trial"] for t in done], v, "o", color="C0", label="complete trial")

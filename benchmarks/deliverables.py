@@ -48,7 +48,7 @@ def main() -> None:
         print(f"| {kind} | {statistics.median(ts):.2f} | {min(ts):.2f} | {max(ts):.2f} |")
     print(f"\nReport body: {words['body_words']:,} words (limits {words['min']:,}-{words['max']:,}); bundle "
           f"{size / 1e6:.1f} MB.\n\n| section | words |\n| --- | --- |")
-    for section, n in words["sections"].items():
+    for section, n in words["sections"]:
         print(f"| {section} | {n} |")
 
 

@@ -71,7 +71,7 @@ def build(run_dir: Path) -> Path:
     in_range = WORDS_MIN <= words <= WORDS_MAX
     atomic_write_json(main.parent / "words.json", {"body_words": words, "min": WORDS_MIN, "max": WORDS_MAX,
                                                    "enforced": ctx["all_done"], "figures": referenced_files(ctx),
-                                                   "sections": typst_doc.section_words(comp)})
+                                                   "sections": list(typst_doc.section_words(comp).items())})
     log(f"[report] body text: {words:,} words (brief: {WORDS_MIN:,}-{WORDS_MAX:,})")
     if not in_range:
         if ctx["all_done"]:

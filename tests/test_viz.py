@@ -38,12 +38,14 @@ def _score(model, objective, images, start):
 
 OBJECTIVES = {
     "class_logit": lambda: D.class_logit(3),
+    "class_margin": lambda: D.class_margin([3, 8]),
     "channel": lambda: D.channel("conv2", 5),
     "channel_per_image": lambda: D.channel("conv3", [0, 7]),
     "neuron": lambda: D.neuron("conv3", [1, 6]),
     "layer_energy": lambda: D.layer_energy("conv3"),
     "minus_l2": lambda: -D.l2(),
     "minus_tv": lambda: -D.tv(),
+    "minus_border": lambda: -D.border(4),
     "regularised_dream": lambda: D.class_logit(9) - 1e-3 * D.l2() - 0.08 * D.tv() - D.border(4),
 }
 
@@ -68,12 +70,23 @@ def test_stay_close_objective_is_zero_at_the_start():
     inner, ones, zeros = torch.zeros(1, 1, 28, 28), torch.ones(1, 1, 28, 28), torch.zeros(1, 1, 28, 28)
     inner[..., 4:24, 4:24] = 1.0
 
-    def frame(image, start):
-        return float(D.border(4)(D.Probe(image, torch.zeros(1, 10), {}, start))[0])
+    def frame(image, start, anchor="start"):
+        return float(D.border(4, anchor)(D.Probe(image, torch.zeros(1, 10), {}, start))[0])
 
     assert frame(inner, zeros) == 0.0  # ink inside the 20x20 box is free
     assert frame(ones, zeros) == 28 * 28 - 20 * 20  # new ink in the frame is penalised
-    assert frame(ones, ones) == 0.0  # ink the start already had there is not
+    assert frame(ones, ones) == 0.0  # ink the start already had there is not (anchor 'start')...
+    assert frame(ones, ones, "zero") == 28 * 28 - 20 * 20  # ... but is with anchor 'zero' (dreams from noise)
+
+
+def test_penalty_is_minimised(tiny):
+    start = D.noise_image([0, 1], 28, 0.5)
+    spec = D.RenderSpec(steps=12, lr=0.05, jitter=1, blur_every=0, octaves=1)
+    free = D.render(tiny, D.class_logit(3), start, spec, seed=0)
+    smooth = D.render(tiny, D.class_logit(3), start, spec, seed=0, penalty=1.0 * D.tv())
+    tv_of = lambda r: D.tv()(D.Probe(r.images, torch.zeros(2, 10), {}, start))  # noqa: E731
+    assert torch.all(tv_of(smooth) < tv_of(free))  # the penalty's gradient is applied
+    assert len(smooth.penalty) == 12 and smooth.penalty[-1][0] < smooth.penalty[0][0]
 
 
 def test_hooks_are_removed_after_use_and_after_errors(tiny):

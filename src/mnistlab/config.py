@@ -77,29 +77,32 @@ class CNNConfig:
 
 @dataclass
 class VizConfig:
-    """Study 5. The DeepDream defaults were chosen by looking at the images (docs/BENCHMARKS.md, issue 5): with
-    them, dreams from noise read as the digit to a person and to the independent model."""
+    """Study 5. Penalty weights are in pixel units (the class gradient is normalised before they are added, see
+    viz.dream.render). The defaults were chosen by looking at the dreams of several CNN 4.1s (1, 2 and 10
+    epochs, with and without label smoothing) and checked with benchmarks/viz_dreams.py (docs/BENCHMARKS.md,
+    issue 5)."""
 
     dream_classes: str = "2,9"  # target classes (each must have an example digit: test[1] '2', test[7] '9')
     dream_objective: str = "logit"  # logit (the class's pre-softmax score) | margin (its log-odds vs the rest)
     dream_steps: int = 256  # gradient-ascent steps per dream, split evenly over the octaves
     dream_seeds: int = 5  # dreams per class and kind (seeds seed..seed+N-1); metrics are the mean over seeds
-    dream_lr: float = 0.05  # normalised step: pixels move by about this much per step
-    l2: float = 1e-3  # penalty on the sum of squared pixels (pulls towards the black background)
-    tv: float = 8e-2  # total-variation penalty (solid strokes instead of speckle)
-    border: float = 1.0  # penalty on new ink in the outer frame, where MNIST digits have little (see dream.border)
+    dream_lr: float = 0.1  # normalised step: pixels move by about this much per step
+    l2: float = 0.05  # penalty on the sum of squared pixels (pulls towards the black background)
+    tv: float = 0.2  # total-variation penalty (solid strokes instead of speckle)
+    border: float = 1.0  # penalty on ink in the outer frame, where MNIST digits have little (see dream.border)
     border_margin: int = 4  # width of that frame, pixels (MNIST centres each digit's 20x20 box in 28x28)
     jitter: int = 2  # roll jitter, pixels, each step
-    scale_jitter: float = 0.0  # random rescale by 1 +/- this each step (0 = off)
+    scale_jitter: float = 0.1  # random rescale by 1 +/- this each step (0 = off)
     blur_every: int = 8  # Gaussian blur every N steps (0 = never)
     blur_sigma: float = 0.5  # sigma of that blur, pixels
-    grad_sigma: float = 0.0  # Gaussian blur of the class gradient before each step, pixels (0 = off)
+    grad_sigma: float = 1.0  # Gaussian blur of the class gradient before each step, pixels (0 = off)
+    samples: int = 1  # jittered copies per step whose class gradients are averaged
     octaves: int = 2  # 1 = single scale, 2 = 14x14 then 28x28 (dreams from noise and preferred inputs)
     init_noise: float = 0.1  # dreams from noise start as uniform noise in [0, init_noise)
-    real_anchor: float = 0.05  # dreams from a real digit: penalty on the squared change from the start image
+    real_anchor: float = 3.0  # dreams from a real digit: penalty on the squared change from the start image
     real_energy: float = 0.0  # dreams from a real digit: weight of conv3's energy (classic DeepDream), 0 = off
     filter_steps: int = 128  # steps for the input that maximises each conv2/conv3 channel's centre unit (0 = skip)
-    filter_tv: float = 1e-2  # TV penalty of those renders (lighter than the dreams': a unit sees a small patch)
+    filter_tv: float = 0.05  # TV penalty of those renders (lighter than the dreams': a unit sees a small patch)
     independent: str = "mlp_3_1"  # the independent judge: mlp_3_1 (the mlp study's) or cnn_4_1 (seed + 1)
 
 
@@ -237,7 +240,7 @@ def known_keys(cfg: RunConfig) -> list[str]:
 # Fields that must be strictly positive; every other number must be >= 0.
 _POSITIVE = {"epochs", "batch_size", "lr", "max_iter", "dream_steps", "dream_seeds", "val_size",
              "search_epochs", "tune_trials", "tune_epochs", "seeds", "n_components", "octaves",
-             "scatter_points", "dream_lr", "blur_sigma"}
+             "scatter_points", "dream_lr", "blur_sigma", "samples"}
 
 
 def validate(cfg: RunConfig) -> None:

@@ -40,30 +40,30 @@ def _symmetric(*arrays: np.ndarray) -> float:
     return float(max(np.abs(a).max() for a in arrays)) or 1.0
 
 
-def _width_units(n: int) -> int:
-    """Grid width in layout units: an image or a square grid (8 x 8) takes 1, a 4 x 8 or 8 x 16 grid 2."""
+def _aspect(n: int) -> float:
+    """Width / height of a grid of n square tiles (an image: 1; 4 x 8 and 8 x 16 grids: 2)."""
     cols = grid_cols(n)
-    return 1 if n == 1 or cols * cols == n else 2
+    return cols / -(-n // cols)
 
 
 def _panels(n_tiles: Sequence[int]) -> tuple[Figure, list[Any]]:
-    """A constrained-layout figure for three or four grids of n_tiles tiles on a 2 x 3 layout: the first two
-    share the top row, the others the bottom row (a lone third grid spans it), each as wide as its shape."""
+    """A constrained-layout figure for three or four grids of n_tiles tiles: the first two share the top row,
+    the others the bottom row (a lone third grid spans it). Within a row each axis is as wide as its grid's
+    aspect, plus room for a colour bar."""
     import matplotlib.pyplot as plt
 
     from mnistlab.plots import style
 
     style()
-    fig = plt.figure(figsize=(7.5, 6.4), layout="constrained")
-    spec = fig.add_gridspec(2, 3)
-    top = min(2, _width_units(n_tiles[0]))
-    slots = [spec[0, :top], spec[0, top:]]
-    if len(n_tiles) == 3:
-        slots.append(spec[1, :])
-    else:
-        low = min(2, _width_units(n_tiles[2]))
-        slots += [spec[1, :low], spec[1, low:]]
-    return fig, [fig.add_subplot(slot) for slot in slots[:len(n_tiles)]]
+    fig = plt.figure(figsize=(7.5, 6.6), layout="constrained")
+    outer = fig.add_gridspec(2, 1)
+    groups = [list(n_tiles[:2]), list(n_tiles[2:])]
+    axes = []
+    for r, group in enumerate(groups):
+        widths = [_aspect(n) + (0.35 if n > 1 else 0.0) for n in group]
+        inner = outer[r].subgridspec(1, len(group), width_ratios=widths)
+        axes += [fig.add_subplot(inner[0, k]) for k in range(len(group))]
+    return fig, axes
 
 
 def plot_filters(layers: Sequence[tuple[str, np.ndarray]]) -> Figure:
@@ -73,19 +73,17 @@ def plot_filters(layers: Sequence[tuple[str, np.ndarray]]) -> Figure:
     by its slice on the input channel it weighs most (largest L2 norm): the 2-D pattern that dominates it.
     Each panel has one colour scale, symmetric about 0, shared by all its tiles."""
     fig, axes = _panels([len(w) for _, w in layers])
+    deep = False
     for ax, (name, w) in zip(axes, layers, strict=True):
         out, cin, kh, kw = w.shape
-        if cin == 1:
-            maps, how = w[:, 0], f"all {out} kernels ({kh} x {kw})"
-        else:
-            maps, _ = strongest_slices(w)
-            how = (f"{out} kernels ({cin} x {kh} x {kw}), each shown by\n"
-                   f"its {kh} x {kw} slice on its strongest input channel")
+        maps = w[:, 0] if cin == 1 else strongest_slices(w)[0]
+        deep = deep or cin > 1
         lim = _symmetric(maps)
         im = _mosaic(ax, maps, DIVERGING, -lim, lim)
-        ax.set_title(f"{name}: {how}", fontsize=9)
+        ax.set_title(f"{name}: {'all ' if cin == 1 else ''}{out} kernels of {cin} x {kh} x {kw}", fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8, label="weight")
-    fig.suptitle("CNN 4.1 filters (one colour scale per layer, centred on 0)", fontsize=10)
+    how = "\ndeeper layers: each kernel shown by its slice on the input channel with the largest L2 norm"
+    fig.suptitle(f"CNN 4.1 filters (one colour scale per layer, centred on 0){how if deep else ''}", fontsize=10)
     return fig
 
 
@@ -102,7 +100,7 @@ def plot_activations(image: np.ndarray, acts: Sequence[tuple[str, np.ndarray]], 
         c, h, w = a.shape
         im = _mosaic(ax, a, "magma", 0.0, float(a.max()) or 1.0)
         active = int((a.reshape(c, -1).max(axis=1) > 0).sum())
-        ax.set_title(f"{name} after ReLU: {c} x {h} x {w} ({active} of {c} maps active)", fontsize=9)
+        ax.set_title(f"{name} after ReLU: {c} x {h} x {w}\n{active} of {c} maps active", fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8)
     fig.suptitle(f"CNN 4.1 feature maps for the test {label}", fontsize=10)
     return fig
@@ -154,13 +152,17 @@ def plot_dreams(rows: Sequence[dict[str, Any]], judge: str) -> Figure:
     return fig
 
 
-def plot_trace(traces: dict[str, Sequence[float]]) -> Figure:
-    """Objective value per gradient step for each dream (mean over seeds), to show the ascent converged."""
+def plot_trace(traces: dict[str, Sequence[float]], switch: int | None = None) -> Figure:
+    """The class logit per gradient step for each dream (mean over seeds), to show the ascent converged;
+    `switch` marks the step where dreams from noise move from the coarse to the full resolution."""
     fig, ax = figure(figsize=(5.0, 3.0))
     for label, values in traces.items():
         ax.plot(np.arange(1, len(values) + 1), values, label=label, lw=1.2)
     ax.set_xlabel("gradient step")
-    ax.set_ylabel("objective (mean over seeds)")
+    if switch:
+        ax.axvline(switch, color="0.6", lw=0.8, ls="--")
+        ax.text(switch, ax.get_ylim()[1], " 14 -> 28 px", fontsize=7, va="top", color="0.4")
+    ax.set_ylabel("target-class logit (mean over seeds)")
     ax.legend(fontsize=7, frameon=False)
     ax.set_title("DeepDream objective during the ascent")
     return fig

@@ -9,6 +9,7 @@ helpers and recipes (which the cnn and mlp studies then reuse), and the summary 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     v = cfg.viz
     if v.independent not in JUDGES:
         raise ConfigError(f"viz.independent must be one of {', '.join(JUDGES)}, got {v.independent!r}")
+    if v.dream_objective not in ("logit", "margin"):
+        raise ConfigError(f"viz.dream_objective must be logit or margin, got {v.dream_objective!r}")
     targets = parse_classes(v.dream_classes)
     out = rd.study_dir(NAME)
     device = pick_device(cfg.device)
@@ -145,7 +148,8 @@ def activation_figures(cnn: nn.Module, digits: dict[int, np.ndarray], out: Path)
 
 def render_spec(v: VizConfig, steps: int, octaves: int) -> D.RenderSpec:
     return D.RenderSpec(steps=steps, lr=v.dream_lr, jitter=v.jitter, scale=v.scale_jitter,
-                        blur_every=v.blur_every, blur_sigma=v.blur_sigma, octaves=octaves)
+                        blur_every=v.blur_every, blur_sigma=v.blur_sigma, octaves=octaves,
+                        grad_sigma=v.grad_sigma, samples=v.samples)
 
 
 def preferred_inputs(cnn: nn.Module, v: VizConfig, seed: int, out: Path) -> dict[str, Any]:
@@ -160,8 +164,8 @@ def preferred_inputs(cnn: nn.Module, v: VizConfig, seed: int, out: Path) -> dict
     for layer in conv_stack(cnn)[1:]:
         n = layer.conv.out_channels
         start = D.noise_image([seed + k for k in range(n)], 28, v.init_noise)
-        objective = D.neuron(layer.name, list(range(n))) - v.l2 * D.l2() - v.filter_tv * D.tv()
-        result = D.render(cnn, objective, start, render_spec(v, v.filter_steps, v.octaves), seed=seed)
+        result = D.render(cnn, D.neuron(layer.name, list(range(n))), start, render_spec(v, v.filter_steps, v.octaves),
+                          seed=seed, penalty=v.l2 * D.l2() + v.filter_tv * D.tv())
         images[layer.name] = result.images[:, 0].numpy()
         save_figure(plots.plot_preferred_inputs(layer.name, images[layer.name], shapes[layer.name]),
                     out / "figures" / f"preferred_{layer.name}")
@@ -175,17 +179,17 @@ def preferred_inputs(cnn: nn.Module, v: VizConfig, seed: int, out: Path) -> dict
 
 
 # ---------------------------------------------------------------- DeepDream
-def dream_objective(v: VizConfig, target: int, kind: str) -> D.Objective:
-    """From noise: the target logit minus L2 (towards the black background), TV and border penalties. From a
-    real digit: the target logit (plus, optionally, conv3's energy, classic DeepDream) minus the squared distance
-    to the start image, TV and border: amplify the class while staying close to the digit."""
-    frame = v.border * D.border(v.border_margin)
+def dream_objective(v: VizConfig, target: int, kind: str) -> tuple[D.Objective, D.Objective]:
+    """(objective, penalty) of a dream. Objective: the target's logit (from a real digit optionally plus
+    conv3's energy, classic DeepDream). Penalty from noise: L2 (towards the black background), TV and the
+    border frame; from a real digit: the squared change from the start image, TV and new ink in the frame, so
+    the dream amplifies the class while staying close to the digit."""
+    objective = D.class_margin(target) if v.dream_objective == "margin" else D.class_logit(target)
     if kind == "noise":
-        return D.class_logit(target) - v.l2 * D.l2() - v.tv * D.tv() - frame
-    objective = D.class_logit(target) - v.real_anchor * D.l2("start") - v.tv * D.tv() - frame
+        return objective, v.l2 * D.l2() + v.tv * D.tv() + v.border * D.border(v.border_margin)
     if v.real_energy:
         objective = objective + v.real_energy * D.layer_energy("conv3")
-    return objective
+    return objective, v.real_anchor * D.l2("start") + v.tv * D.tv() + v.border * D.border(v.border_margin, "start")
 
 
 def dream_starts(v: VizConfig, kind: str, digit: np.ndarray, seeds: list[int]) -> torch.Tensor:
@@ -205,8 +209,9 @@ def dreams(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.ndarray], targ
     for target in targets:
         for kind in ("noise", "real"):
             spec = render_spec(v, v.dream_steps, v.octaves if kind == "noise" else 1)
-            objective = dream_objective(v, target, kind)
-            result = D.render(cnn, objective, dream_starts(v, kind, digits[target], seeds), spec, seed=seeds)
+            objective, penalty = dream_objective(v, target, kind)
+            result = D.render(cnn, objective, dream_starts(v, kind, digits[target], seeds), spec, seed=seeds,
+                              penalty=penalty)
             batch, trace = result.images, np.asarray(result.trace)  # (S, 1, 28, 28), (steps, S)
             p_cnn, p_judge = D.probabilities(cnn, batch), D.probabilities(judge, batch)
             row = _dream_row(target, kind, seeds, batch, p_cnn, p_judge)
@@ -229,12 +234,10 @@ def dreams(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.ndarray], targ
     with atomic_path(out / "dreams.npz") as tmp:
         np.savez_compressed(tmp, **arrays)
     save_figure(plots.plot_dreams(rows, _judge_label(v.independent)), out / "figures" / "dreams")
-    save_figure(plots.plot_trace(traces), out / "figures" / "dream_trace")
+    switch = v.dream_steps // v.octaves + (v.dream_steps % v.octaves > 0) if v.octaves == 2 else None
+    save_figure(plots.plot_trace(traces, switch), out / "figures" / "dream_trace")
     summary = {"seeds": seeds, "independent": v.independent, "table": table,
-               "settings": {k: getattr(v, k) for k in ("dream_steps", "dream_lr", "l2", "tv", "jitter",
-                                                       "border", "border_margin", "scale_jitter", "blur_every",
-                                                       "blur_sigma", "octaves", "init_noise", "real_anchor",
-                                                       "real_energy")},
+               "settings": dataclasses.asdict(v),
                "start_p_cnn": {str(r["target"]): r["p_start"] for r in rows if "p_start" in r}}
     return summary, metrics
 

@@ -1,16 +1,18 @@
 """DeepDream and feature visualisation, in lucent's shape: an objective x an image parameterisation x
 robustness transforms x one render loop.
 
-- Objectives (`Objective`) score a batch per image, shape (B,), and are maximised. They compose with + - and
-  scalar *, so a regularised class visualisation reads `class_logit(2) - 1e-3 * l2() - 5e-2 * tv()`.
+- Objectives (`Objective`) score a batch per image, shape (B,). They compose with + - and scalar *. A render
+  maximises an objective (e.g. `class_logit(2)`) and minimises a penalty built the same way (e.g.
+  `1e-3 * l2() + 0.1 * tv()`); the objective's gradient is normalised before the penalty's is added, so
+  penalty weights are in pixel units, independent of the model's logit scale.
 - The parameterisation (`PixelImage`) is the image itself in [0, 1], optionally at a coarser resolution first
   (octaves): a 14x14 image upsampled to 28x28 can only hold coarse strokes, the 28x28 stage then adds detail.
 - Transforms are applied to the image on its way into the model at every step: roll jitter of a few pixels
   and an optional small random rescale, so that the image has to work at several positions, not one pixel grid.
   Each image of a batch has its own seeded generator.
-- The render loop (`render`) takes normalised gradient steps (the step is lr times the gradient divided by its
-  mean absolute value, so `lr` is in pixel units whatever the logit scale), clips to the model's input range
-  [0, 1] after each step, and blurs the image every few steps.
+- The render loop (`render`) takes normalised gradient steps (lr times the combined gradient divided by its
+  mean absolute value, so `lr` is in pixel units), clips to the model's input range [0, 1] after each step, and
+  blurs the image every few steps.
 """
 
 from __future__ import annotations
@@ -24,135 +26,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnistlab.viz.features import hook_points, record
+from mnistlab.viz.objectives import (  # noqa: F401 (re-exported: dream is where users look for them)
+    Objective,
+    Probe,
+    border,
+    channel,
+    class_logit,
+    class_margin,
+    l2,
+    layer_energy,
+    neuron,
+    tv,
+)
 
 Tensor = torch.Tensor
-
-
-# ---------------------------------------------------------------- objectives
-@dataclass
-class Probe:
-    """What an objective sees after one forward pass."""
-
-    image: Tensor  # (B, 1, 28, 28) the parameterised image, before the transforms (penalties act on it)
-    logits: Tensor  # (B, classes) pre-softmax outputs of the model for the transformed image
-    acts: dict[str, Tensor]  # hooked outputs: 'convK' (B, C, H, W) pre-ReLU, 'convK.relu' after it
-    start: Tensor  # (B, 1, 28, 28) the image the render started from
-
-
-class Objective:
-    """A per-image score (B,) to maximise; objectives add, subtract and scale like numbers."""
-
-    def __init__(self, fn: Callable[[Probe], Tensor], name: str) -> None:
-        self.fn, self.name = fn, name
-
-    def __call__(self, probe: Probe) -> Tensor:
-        return self.fn(probe)
-
-    def __add__(self, other: Objective) -> Objective:
-        return Objective(lambda p: self(p) + other(p), f"{self.name} + {other.name}")
-
-    def __sub__(self, other: Objective) -> Objective:
-        return Objective(lambda p: self(p) - other(p), f"{self.name} - {other.name}")
-
-    def __mul__(self, k: float) -> Objective:
-        return Objective(lambda p: k * self(p), f"{k:g} * {self.name}")
-
-    __rmul__ = __mul__
-
-    def __neg__(self) -> Objective:
-        return -1.0 * self
-
-
-def _per_image(values: int | Sequence[int], batch: int, device: torch.device) -> Tensor:
-    """An int, or one int per image, as a (B,) index tensor."""
-    idx = torch.as_tensor([values] * batch if isinstance(values, int) else list(values), device=device)
-    if len(idx) != batch:
-        raise ValueError(f"{len(idx)} targets for a batch of {batch}")
-    return idx
-
-
-def class_logit(target: int | Sequence[int]) -> Objective:
-    """The pre-softmax score of a class (one for the batch, or one per image): class-score maximisation."""
-
-    def fn(p: Probe) -> Tensor:
-        idx = _per_image(target, len(p.logits), p.logits.device)
-        return p.logits.gather(1, idx[:, None])[:, 0]
-
-    return Objective(fn, f"logit[{target}]")
-
-
-def channel(layer: str, ch: int | Sequence[int]) -> Objective:
-    """Mean pre-activation of one channel of a conv layer ('conv2'), one per image or per batch: what input
-    drives that filter most. Pre-ReLU, so a channel that starts inactive still has a gradient."""
-
-    def fn(p: Probe) -> Tensor:
-        a = p.acts[layer]  # (B, C, H, W)
-        idx = _per_image(ch, len(a), a.device)
-        return a[torch.arange(len(a), device=a.device), idx].mean(dim=(1, 2))
-
-    return Objective(fn, f"{layer}[{ch}]")
-
-
-def neuron(layer: str, ch: int | Sequence[int]) -> Objective:
-    """Pre-activation of one channel of a conv layer at the centre of its map, per image: the input pattern
-    that unit responds to most, within its receptive field (lucent's 'neuron'; `channel` averages over all
-    positions and gives repeated textures instead)."""
-
-    def fn(p: Probe) -> Tensor:
-        a = p.acts[layer]  # (B, C, H, W)
-        idx = _per_image(ch, len(a), a.device)
-        return a[torch.arange(len(a), device=a.device), idx, a.shape[-2] // 2, a.shape[-1] // 2]
-
-    return Objective(fn, f"{layer}[{ch}] centre")
-
-
-def layer_energy(layer: str) -> Objective:
-    """Classic DeepDream: the mean squared activation of a layer after its ReLU ('conv3'): amplify whatever
-    features the layer already sees."""
-    return Objective(lambda p: p.acts[f"{layer}.relu"].pow(2).mean(dim=(1, 2, 3)), f"energy[{layer}]")
-
-
-def l2(anchor: str = "zero") -> Objective:
-    """Sum of squared pixels (anchor 'zero': pulls towards MNIST's black background) or of squared change from
-    the start image (anchor 'start': stay close to it). Subtract it as a penalty."""
-    if anchor not in ("zero", "start"):
-        raise ValueError("anchor is 'zero' or 'start'")
-
-    def fn(p: Probe) -> Tensor:
-        ref = p.start if anchor == "start" else torch.zeros_like(p.image)
-        return (p.image - ref).pow(2).sum(dim=(1, 2, 3))
-
-    return Objective(fn, f"l2[{anchor}]")
-
-
-def border(margin: int = 4) -> Objective:
-    """Sum of squared *new* ink (brightness above the start image) within `margin` pixels of the image edge.
-
-    MNIST centres each digit's 20x20 box by its centre of mass, so the outer 4 pixels hold little ink: 3.5% of
-    a training image's ink on average, 0.3% in the outer 2 (measured on the 60k training images). The models'
-    weights there are barely trained, and an unpenalised ascent puts cheap, meaningless blobs in the corners.
-    Subtracted as a penalty, this keeps a dream's new strokes inside the box, while ink that a real start digit
-    already has in the frame costs nothing."""
-
-    def fn(p: Probe) -> Tensor:
-        new = (p.image - p.start).clamp_min(0).pow(2)  # (B, 1, H, W)
-        inner = new[..., margin:new.shape[-2] - margin, margin:new.shape[-1] - margin]
-        return new.sum(dim=(1, 2, 3)) - inner.sum(dim=(1, 2, 3))
-
-    return Objective(fn, f"border[{margin}]")
-
-
-def tv() -> Objective:
-    """Anisotropic total variation: sum of absolute differences of neighbouring pixels. Subtract it as a
-    penalty: it favours solid strokes over speckle."""
-
-    def fn(p: Probe) -> Tensor:
-        x = p.image
-        dx = (x[..., :, 1:] - x[..., :, :-1]).abs().sum(dim=(1, 2, 3))
-        dy = (x[..., 1:, :] - x[..., :-1, :]).abs().sum(dim=(1, 2, 3))
-        return dx + dy
-
-    return Objective(fn, "tv")
 
 
 # ---------------------------------------------------------------- parameterisation
@@ -253,6 +140,8 @@ class RenderSpec:
     blur_every: int = 8  # blur every N steps (0 = never)
     blur_sigma: float = 0.5  # Gaussian sigma of that blur, pixels
     octaves: int = 1  # 1 = full resolution only; 2 = half then full (14 then 28 for MNIST)
+    grad_sigma: float = 0.0  # Gaussian blur of the objective's gradient, pixels at full size (0 = off)
+    samples: int = 1  # transformed copies per step whose gradients are averaged (robustness to the transforms)
     threads: int = 1  # CPU intra-op threads during the render (0 = leave torch's setting). The tensors are a
     # few 28x28 images, where thread hand-offs cost more than they give: 6 steps of a tiny CNN took 1.2 s with
     # 2 threads and 0.04 s with 1 on our busy 2-core machine
@@ -262,6 +151,7 @@ class RenderSpec:
 class RenderResult:
     images: Tensor  # (B, 1, 28, 28) in [0, 1], on the CPU
     trace: list[list[float]] = field(default_factory=list)  # (steps, B): each image's objective per step
+    penalty: list[list[float]] = field(default_factory=list)  # (steps, B): its penalty (empty without one)
 
 
 def octave_sizes(full: int, octaves: int) -> list[int]:
@@ -270,9 +160,14 @@ def octave_sizes(full: int, octaves: int) -> list[int]:
 
 
 def render(model: nn.Module, objective: Objective, start: Tensor, spec: RenderSpec,
-           seed: int | Sequence[int] = 0) -> RenderResult:
-    """Maximise `objective` by gradient ascent on images that start at `start` (B, 1, H, W) in [0, 1].
+           seed: int | Sequence[int] = 0, penalty: Objective | None = None) -> RenderResult:
+    """Maximise `objective` minus `penalty` by gradient ascent on images that start at `start` (B, 1, H, W)
+    in [0, 1].
 
+    The two gradients are combined on different scales: the objective's is first divided by its mean absolute
+    value (per image), the penalty's is used as it is, so penalty weights are in pixel units and mean the same
+    for any model. (A model's logit scale varies a lot: label smoothing keeps logits ~5x smaller, and with one
+    summed objective the same weights then drown the class signal.) The sum is normalised again for the step.
     Image k draws its jitter from a generator seeded with seeds[k] (an int `seed` means seed + k), so the same
     seed and start give the same image, alone or in any batch. The model is put in eval mode; its parameters get
     no gradient (their requires_grad flags are restored afterwards)."""
@@ -288,6 +183,7 @@ def render(model: nn.Module, objective: Objective, start: Tensor, spec: RenderSp
     per_octave = [spec.steps // len(sizes) + (i < spec.steps % len(sizes)) for i in range(len(sizes))]
     param = PixelImage(start, sizes[0])
     trace: list[list[float]] = []
+    penalties: list[list[float]] = []
     grads_were = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():
         p.requires_grad_(False)  # only the image is optimised; saves the weight gradients' compute
@@ -296,22 +192,44 @@ def render(model: nn.Module, objective: Objective, start: Tensor, spec: RenderSp
             for size, steps in zip(sizes, per_octave, strict=True):
                 param.rescale(size)
                 for step in range(steps):
-                    image = param.image()
-                    x = image
-                    for t in transforms:
-                        x = t(x, gens)
-                    score = objective(Probe(image, model(x), acts, start))  # (B,)
-                    (grad,) = torch.autograd.grad(score.sum(), param.param)
+                    score, probe, grad = _class_gradient(model, objective, param, transforms, gens, acts, start,
+                                                         spec)
+                    if penalty is not None:
+                        cost = penalty(probe)  # (B,)
+                        grad = grad - torch.autograd.grad(cost.sum(), param.param)[0]
+                        penalties.append(cost.detach().cpu().tolist())
                     param.step_(grad, spec.lr)
                     if spec.blur_every and (step + 1) % spec.blur_every == 0:
                         param.blur_(spec.blur_sigma)
-                    trace.append(score.detach().cpu().tolist())
+                    trace.append(score.cpu().tolist())
     finally:
         for p, g in zip(model.parameters(), grads_were, strict=True):
             p.requires_grad_(g)
     with torch.no_grad():
         final = param.image().clamp(0, 1).detach().cpu()
-    return RenderResult(final, trace)
+    return RenderResult(final, trace, penalties)
+
+
+def _class_gradient(model: nn.Module, objective: Objective, param: PixelImage, transforms: list[Transform],
+                    gens: list[torch.Generator], acts: dict[str, Tensor], start: Tensor, spec: RenderSpec,
+                    ) -> tuple[Tensor, Probe, Tensor]:
+    """The objective's gradient with respect to the parameter, averaged over `spec.samples` randomly transformed
+    copies, low-passed (grad_sigma) and normalised to mean |g| = 1 per image. Returns (mean score (B,), the last
+    probe, gradient)."""
+    image = param.image()
+    total, scores, probe = torch.zeros_like(param.param), torch.zeros(len(start), device=start.device), None
+    for k in range(spec.samples):
+        x = image
+        for t in transforms:
+            x = t(x, gens)
+        probe = Probe(image, model(x), acts, start)
+        score = objective(probe)  # (B,)
+        total += torch.autograd.grad(score.sum(), param.param, retain_graph=k == spec.samples - 1)[0]
+        scores += score.detach()
+    if spec.grad_sigma > 0:  # low-pass the class signal: strokes, not pixel-period stripes
+        total = gaussian_blur(total, spec.grad_sigma * total.shape[-1] / start.shape[-1])
+    total = total / total.abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+    return scores / spec.samples, probe, total
 
 
 @contextlib.contextmanager

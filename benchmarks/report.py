@@ -159,7 +159,7 @@ def study_times_table(times: dict[str, dict[str, float]]) -> list[str]:
 
 
 def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]] | None = None,
-           protocol: list[dict[str, Any]] | None = None) -> str:
+           protocol: list[dict[str, Any]] | None = None, checks: list[dict[str, Any]] | None = None) -> str:
     mc, plan = res["machine"], res["plan"]
     out = [SECTION, "", f"`{command}`, {mc['date']}, {mc.get('bench_wall_s', 0) / 60:.0f} min wall time.",
            f"Machine: {mc['cpu']}, {mc['cores']} cores ({mc['threads']} compute threads)"
@@ -179,6 +179,8 @@ def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]]
         out += ["### Summary", "", *summary_table(res), "### Every runner and switch", ""]
         for m in plan["models"]:
             out += throughput_table(res, m)
+    if checks:
+        out += check_section(checks)
     if res.get("tta"):
         out += ["### Time to accuracy", "", "Full training set, test accuracy after every epoch, wall time from "
                 "the start of training (evaluation included) to the first epoch at or above the target; seed 0, "
@@ -198,7 +200,7 @@ def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]]
     if times:
         out += ["### The full study", "", *study_times_table(times)]
     if res.get("notes"):
-        out += ["Notes from the run: " + "; ".join(res["notes"]), ""]
+        out += ["Notes:", "", *[f"- {n}" for n in res["notes"]], ""]
     out += ["### Reproduce", "", "```bash", "make bench ARGS=--write-docs          # everything above (installs "
             "TensorFlow into benchmarks/.keras-venv once)", ".venv/bin/mnistlab bench --quick       # a few minutes, "
             "no compile / Keras bf16 / time-to-accuracy", ".venv/bin/mnistlab bench --threads 1   # one compute "
@@ -222,6 +224,21 @@ def _noisy(mc: dict[str, Any]) -> list[str]:
 def _keras_version(res: dict[str, Any]) -> str:
     keras = next((t for t in res["trials"] + res.get("tta", []) if "framework" in t), None)
     return f", {keras['framework']} (on {'GPU' if keras.get('gpu') else 'CPU'})" if keras else ""
+
+
+def check_section(checks: list[dict[str, Any]]) -> list[str]:
+    """Extra throughput runs shown apart (their own budgets and repeats, so never pooled with the main tables):
+    e.g. a longer timing window that cross-checks the main run's ratios."""
+    out = ["### Cross-checks", ""]
+    for res in checks:
+        mc, plan = res["machine"], res["plan"]
+        out += [f"`{res.get('command', 'mnistlab bench')}`, {mc['date']}, {mc['threads']} thread(s), "
+                f"{plan['images']:,} images per timed epoch, {plan['repeats']} repeat(s), load average "
+                f"{mc['loadavg_start']:.1f} to {mc.get('loadavg_end', float('nan')):.1f}:", ""]
+        for m in plan["models"]:
+            if any(t["model"] == m for t in res["trials"]):
+                out += throughput_table(res, m)
+    return out
 
 
 def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
                    "measuring; several (e.g. a throughput run and a time-to-accuracy run) are merged")
     p.add_argument("--protocol", metavar="JSON[,JSON]", help="add benchmarks/protocol.py --out files (the epochs / "
                    "schedule search on the validation slice) to the report")
+    p.add_argument("--checks", metavar="JSON[,JSON]", help="results.json of extra runs to show apart as "
+                   "cross-checks (their own budgets; never pooled with the main tables)")
+    p.add_argument("--note", action="append", default=[], help="a sentence to print with the report (repeatable)")
     p.add_argument("--study-times", action="append", default=[], metavar="LABEL=RUN_DIR",
                    help="add a run's per-study wall times (metrics.json time.<study>.s) to the report; repeatable")
     return p
@@ -116,6 +119,7 @@ def main(argv: list[str]) -> int:
             if not path.is_file():
                 raise UserError(f"--from-results: {path} not found")
         results = report.merge([json.loads(path.read_text()) for path in paths])
+        results["notes"].append("rendered from " + ", ".join(f"`{p}`" for p in paths))
         out = paths[0].parent
         command = results["command"]
     else:
@@ -127,7 +131,9 @@ def main(argv: list[str]) -> int:
         for npz in out.glob("*.npz"):  # the Keras peer's copies of the data: 100 MB, not worth keeping
             npz.unlink()
     protocol = [row for f in a.protocol.split(",") for row in json.loads(Path(f).read_text())] if a.protocol else []
-    text = report.render(results, results.get("command", command), times, protocol)
+    results.setdefault("notes", []).extend(a.note)
+    checks = [json.loads(Path(f).read_text()) for f in a.checks.split(",")] if a.checks else []
+    text = report.render(results, results.get("command", command), times, protocol, checks)
     from mnistlab.runs import atomic_write_text
 
     atomic_write_text(out / "report.md", text)

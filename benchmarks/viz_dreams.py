@@ -31,10 +31,12 @@ VARIANTS = {  # name -> overrides of VizConfig
     "no border penalty": {"border": 0.0},
     "no TV penalty": {"tv": 0.0},
     "no L2 penalty": {"l2": 0.0},
-    "no jitter": {"jitter": 0},
+    "no jitter or rescale": {"jitter": 0, "scale_jitter": 0.0},
     "no blur": {"blur_every": 0},
+    "no gradient low-pass": {"grad_sigma": 0.0},
     "one octave": {"octaves": 1},
-    "none of these": {"border": 0.0, "tv": 0.0, "l2": 0.0, "jitter": 0, "blur_every": 0, "octaves": 1},
+    "none of these": {"border": 0.0, "tv": 0.0, "l2": 0.0, "jitter": 0, "scale_jitter": 0.0, "blur_every": 0,
+                      "grad_sigma": 0.0, "octaves": 1, "real_anchor": 0.0},
 }
 
 
@@ -73,8 +75,9 @@ def main() -> None:
             for kind in kinds:
                 spec = study.render_spec(v, v.dream_steps, v.octaves if kind == "noise" else 1)
                 t0 = time.perf_counter()
-                res = D.render(cnn, study.dream_objective(v, target, kind),
-                               study.dream_starts(v, kind, digits[target], seeds), spec, seed=seeds)
+                objective, penalty = study.dream_objective(v, target, kind)
+                res = D.render(cnn, objective, study.dream_starts(v, kind, digits[target], seeds), spec, seed=seeds,
+                               penalty=penalty)
                 seconds = time.perf_counter() - t0
                 p_cnn, p_mlp = D.probabilities(cnn, res.images), D.probabilities(mlp, res.images)
                 hits = int((p_mlp.argmax(1) == target).sum())

@@ -39,7 +39,7 @@ def _fit(model_name, data, seed=0, **spec):
 
 
 def _numbers(history):
-    return [{k: v for k, v in row.items() if k != "train_s"} for row in history]
+    return [{k: v for k, v in row.items() if k not in ("train_s", "train_cpu_s")} for row in history]
 
 
 @pytest.mark.parametrize("name, floor", [("mlp_3_1", 0.85), ("cnn_4_1", 0.8)])
@@ -47,7 +47,7 @@ def test_smoke_fit_beats_chance(small, name, floor):
     model, res = _fit(name, small, channels_last=name.startswith("cnn"))
     assert res.final["test_acc"] > floor  # chance is 0.1
     assert res.history[-1]["loss"] < res.history[0]["loss"]
-    assert res.threads == 1 and res.train_s > 0 and res.test_s > 0
+    assert res.threads == 1 and res.train_s > 0 and res.test_s > 0 and 0 < res.train_cpu_s <= 1.5 * res.train_s
     # the reported test accuracy is the model's accuracy on the test set (evaluated again here, in fp32)
     assert abs(evaluate(model, _Cls(), *small[1])["acc"] - res.final["test_acc"]) <= 0.01
 

@@ -83,6 +83,7 @@ class FitResult:
     test_s: float = 0.0  # wall time of one inference pass over the test set
     final: dict[str, float] = field(default_factory=dict)  # last epoch's metrics
     threads: int = 0  # torch threads used for training (CPU), see configure_threads
+    train_cpu_s: float = 0.0  # CPU seconds of this process (all threads) over the training epochs
 
 
 def make_optimizer(model: nn.Module, spec: TrainSpec, device: torch.device) -> torch.optim.Adam:
@@ -159,7 +160,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
     for epoch in range(start, spec.epochs):
         model.train()
         perm = torch.randperm(n, generator=gen).to(dev)
-        t0, loss_sum, counts = time.perf_counter(), torch.zeros((), device=dev), {}
+        t0, c0, loss_sum, counts = time.perf_counter(), time.process_time(), torch.zeros((), device=dev), {}
         for i in _progress(steps_per_epoch, f"{name} {epoch + 1}/{spec.epochs}"):
             for g in opt.param_groups:
                 g["lr"] = _lr_at(spec, epoch * steps_per_epoch + i, spec.epochs * steps_per_epoch)
@@ -179,7 +180,9 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
         _check_finite(loss_sum, name, epoch, steps_per_epoch - 1)
         _check_weights(model, name, epoch, steps_per_epoch - 1)
         result.train_s += time.perf_counter() - t0
+        result.train_cpu_s += time.process_time() - c0  # all threads: robust to other processes' load
         row = {"epoch": epoch + 1, "loss": float(loss_sum) / n, "train_s": result.train_s,
+               "train_cpu_s": result.train_cpu_s,
                **{f"train_{k}": float(v) / n for k, v in counts.items()}}
         if test is not None:
             row.update({f"test_{k}": v for k, v in evaluate(model, task, *test, spec.eval_batch, bf16).items()})
@@ -232,7 +235,7 @@ def _check_weights(model: nn.Module, name: str, epoch: int, step: int) -> None:
 
 
 def _log_epoch(name: str, row: dict[str, float], epochs: int, writer: Any) -> None:
-    parts = [f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "train_s")]
+    parts = [f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "train_s", "train_cpu_s")]
     log(f"{name} epoch {row['epoch']}/{epochs} {' '.join(parts)} ({row['train_s']:.1f} s)")
     if writer:
         for k, v in row.items():
@@ -261,7 +264,8 @@ def json_safe(d: dict[str, Any]) -> dict[str, Any]:
 def _save_checkpoint(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, result: FitResult,
                      out_dir: Path, spec: TrainSpec, epoch: int) -> None:
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state(),
-             "epoch": epoch, "history": result.history, "train_s": result.train_s, "spec": _fingerprint(spec),
+             "epoch": epoch, "history": result.history, "train_s": result.train_s, "train_cpu_s": result.train_cpu_s,
+             "spec": _fingerprint(spec),
              "threads": result.threads}
     save_state(state, out_dir / "checkpoint.pt")
 
@@ -279,6 +283,7 @@ def _resume(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, 
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["rng"])
     result.history, result.train_s = list(state["history"]), float(state["train_s"])
+    result.train_cpu_s = float(state.get("train_cpu_s", 0.0))
     cpu = next(model.parameters()).device.type == "cpu"
     if cpu and state.get("threads") and state["threads"] != torch.get_num_threads():
         # the count the model started with: float sums (and so the final numbers) match an uninterrupted run
@@ -322,7 +327,8 @@ def _load_finished(model: nn.Module, out_dir: Path, spec: TrainSpec, name: str) 
         return None
     model.load_state_dict(safe_load(out_dir / "model.pt"))
     log(f"{name}: already trained, loaded {out_dir / 'model.pt'}")
-    return FitResult(name, meta["history"], meta["train_s"], meta["test_s"], meta["final"], meta.get("threads", 0))
+    return FitResult(name, meta["history"], meta["train_s"], meta["test_s"], meta["final"], meta.get("threads", 0),
+                     meta.get("train_cpu_s", 0.0))
 
 
 def to_tensors(x: Any, y: Any, image: bool = True) -> tuple[Tensor, Tensor]:

@@ -83,6 +83,7 @@ def train_net(rd: RunDir, study: str, name: str, build: Callable[[], nn.Module],
               device=dev, on_epoch=on_epoch)
     row = {"name": name, "seed": seed, "params": param_count(model), "test_acc": res.final["test_acc"],
            "train_acc": res.final["train_acc"], "train_s": res.train_s, "test_s": res.test_s,
+           "train_cpu_s": res.train_cpu_s,
            "threads": res.threads, **asdict(recipe), "history": res.history, "path": str(out.relative_to(rd.path))}
     return model, row
 

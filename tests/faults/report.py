@@ -32,8 +32,8 @@ TMP = re.compile(r"/tmp/pytest-of-[^/]+/pytest-\d+/[^/]+/|/tmp/mnistlab-test-cac
 
 def default_ids() -> set[str]:
     """Node ids of the fault tests in the default (not slow) suite."""
-    res = subprocess.run([sys.executable, "-m", "pytest", "tests/faults", "--collect-only", "-q", "-m", "not slow",
-                          "-p", "no:cacheprovider"], cwd=REPO, capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "pytest", "tests/faults", "--collect-only", "-o", "addopts=", "-q",
+                          "-m", "not slow", "-p", "no:cacheprovider"], cwd=REPO, capture_output=True, text=True)
     return {line.strip() for line in res.stdout.splitlines() if "::" in line}
 
 
@@ -197,9 +197,12 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--fast", action="store_true", help="default-suite cases only")
     p.add_argument("--out", default=str(REPO / "docs" / "RELIABILITY.md"))
+    p.add_argument("--work", help="keep the observations and JUnit XML in this folder (default: a temp folder)")
     a = p.parse_args()
-    with tempfile.TemporaryDirectory(prefix="mnistlab-faults-") as work:
-        rows, results, seconds = run_suite(a.fast, Path(work))
+    with tempfile.TemporaryDirectory(prefix="mnistlab-faults-") as tmp:
+        work = Path(a.work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        rows, results, seconds = run_suite(a.fast, work)
     sys.path.insert(0, str(REPO / "src"))
     from mnistlab.runs import atomic_write_text
 

@@ -164,6 +164,9 @@ LIMITS = """## Known limits (not faults the suite can pass)
   it, and a resumed fit purges the steps after its checkpoint.
 - Files are fsynced before their rename; the folder entry of the rename is not, so a power cut (not a crash) right
   after a write may bring back the previous version of that file.
+- The kill tests run the studies with `--no-deliverables`: the notebook, PDF and zip need every study and minutes
+  more per trial. Their writes go through the atomic writers (the source scan above checks that), and the
+  deliverables are rebuilt from the run folder by `mnistlab notebook|report|bundle`.
 - A full disk ends the run with exit code 1 and the system's message naming the file (2 is kept for what a user
   can fix before starting).
 """.splitlines()

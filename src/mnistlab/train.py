@@ -84,6 +84,7 @@ class FitResult:
     final: dict[str, float] = field(default_factory=dict)  # last epoch's metrics
     threads: int = 0  # torch threads used for training (CPU), see configure_threads
     train_cpu_s: float = 0.0  # CPU seconds of this process (all threads) over the training epochs
+    test_cpu_s: float = 0.0  # CPU seconds of one inference pass over the test set
 
 
 def make_optimizer(model: nn.Module, spec: TrainSpec, device: torch.device) -> torch.optim.Adam:
@@ -195,7 +196,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
     if writer:
         writer.close()
     if test is not None:
-        result.test_s = inference_time(model, test[0], spec.eval_batch, bf16)
+        result.test_s, result.test_cpu_s = inference_time(model, test[0], spec.eval_batch, bf16)
     result.final = dict(result.history[-1]) if result.history else {}
     if out_dir is not None:
         _save_finished(model, result, out_dir, spec)
@@ -203,15 +204,17 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
 
 
 # ---------------------------------------------------------------- helpers of fit
-def inference_time(model: nn.Module, x: Tensor, batch: int = 1000, bf16: bool = False, repeats: int = 3) -> float:
-    """Seconds for one inference pass over x (N, ...), the median of `repeats` passes: one pass is short
-    (about a second for 10,000 images) and a busy machine makes single timings jumpy."""
-    times = []
+def inference_time(model: nn.Module, x: Tensor, batch: int = 1000, bf16: bool = False,
+                   repeats: int = 3) -> tuple[float, float]:
+    """(wall, CPU) seconds of one inference pass over x (N, ...), each the median of `repeats` passes: one
+    pass is short (about a second for 10,000 images) and a busy machine makes single timings jumpy."""
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         predict(model, x, batch, bf16)
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return sorted(wall)[len(wall) // 2], sorted(cpu)[len(cpu) // 2]
 
 
 def _progress(steps: int, desc: str) -> Any:
@@ -328,7 +331,7 @@ def _load_finished(model: nn.Module, out_dir: Path, spec: TrainSpec, name: str) 
     model.load_state_dict(safe_load(out_dir / "model.pt"))
     log(f"{name}: already trained, loaded {out_dir / 'model.pt'}")
     return FitResult(name, meta["history"], meta["train_s"], meta["test_s"], meta["final"], meta.get("threads", 0),
-                     meta.get("train_cpu_s", 0.0))
+                     meta.get("train_cpu_s", 0.0), meta.get("test_cpu_s", 0.0))
 
 
 def to_tensors(x: Any, y: Any, image: bool = True) -> tuple[Tensor, Tensor]:

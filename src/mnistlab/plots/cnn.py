@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from mnistlab.plots import figure
+from mnistlab.plots.mlp import time_key
 
 Row = dict[str, Any]
 
@@ -22,8 +24,9 @@ def variants(rows: list[Row]) -> Figure:
     """Study 4.2: test accuracy, parameters, training time and test (inference) time of each CNN, as bars;
     4.1 in red. Error bars show the std over seeds when there are several."""
     fig, axes = figure(1, 4, figsize=(7.4, 2.6))
+    (train_key, train_unit), (test_key, test_unit) = time_key(rows), time_key(rows, "test")
     panels = (("test_acc", 100, "test accuracy (%)"), ("params", 1e-3, "parameters (thousands)"),
-              ("train_s", 1, "training time (s)"), ("test_s", 1e3, "test time, 10k images (ms)"))
+              (train_key, 1, f"training time ({train_unit})"), (test_key, 1, f"test time, 10k images ({test_unit})"))
     names = [label(r) for r in rows]
     colors = ["C3" if r["name"] == "4_1" else "C0" for r in rows]
     for ax, (key, scale, title) in zip(axes, panels, strict=True):
@@ -47,26 +50,39 @@ def cnn_vs_mlp(cnn_rows: list[Row], mlp_rows: list[Row]) -> Figure:
     """Test accuracy against parameters (log scale) and against training time, CNNs (circles) and MLPs
     (squares) of the same run. mlp_rows may be empty (the MLP study did not run): the CNNs are shown alone."""
     fig, axes = figure(1, 2, figsize=(7.2, 3.0))
-    for ax, key, xlabel in ((axes[0], "params", "parameters (log scale)"), (axes[1], "train_s", "training time (s)")):
+    t_key, t_unit = time_key(cnn_rows + mlp_rows)
+    for ax, key, xlabel in ((axes[0], "params", "parameters (log scale)"),
+                            (axes[1], t_key, f"training time ({t_unit}, log scale)")):
         for rows, marker, color, kind in ((cnn_rows, "o", "C0", "CNN"), (mlp_rows, "s", "C1", "MLP")):
             if not rows:
                 continue
             ax.scatter([r[key] for r in rows], [100 * r["test_acc"] for r in rows], marker=marker, color=color,
                        s=28, label=kind, zorder=3)
-            for r in rows:
+            for i, r in enumerate(sorted(rows, key=lambda r: r["test_acc"])):
                 name = label(r) if kind == "CNN" else _mlp_label(r)
-                ax.annotate(name, (r[key], 100 * r["test_acc"]), textcoords="offset points", xytext=(4, 3),
-                            fontsize=6.5, color=color)
-        if key == "params":
-            ax.set_xscale("log")
+                left = kind == "MLP" and i % 2 == 1  # the MLPs share one size: alternate sides, less overlap
+                ax.annotate(name, (r[key], 100 * r["test_acc"]), textcoords="offset points", fontsize=6.5,
+                            xytext=(-4, 3) if left else (4, 3), ha="right" if left else "left", color=color)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(_compact))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(xlabel)
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3, lw=0.5)
-    axes[0].legend(frameon=False, fontsize=8, loc="lower right")
+    axes[0].legend(frameon=False, fontsize=8, loc="lower center")
     title = "CNNs against MLPs" if mlp_rows else "CNNs (no MLP results in this run)"
     fig.suptitle(f"{title}: accuracy against size and training time", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _compact(v: float, _pos: object = None) -> str:
+    """200000 -> '200k', 2000000 -> '2M', 50 -> '50'."""
+    for div, unit in ((1e6, "M"), (1e3, "k")):
+        if v >= div:
+            return f"{v / div:g}{unit}"
+    return f"{v:g}"
 
 
 def _mlp_label(row: Row) -> str:

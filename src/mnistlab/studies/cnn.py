@@ -70,8 +70,8 @@ def describe(spec: CNNSpec) -> dict[str, Any]:
 
 def table_row(row: dict[str, Any]) -> dict[str, Any]:
     keep = ("name", "conv_layers", "filters", "strides", "kernel", "about", "params", "macs", "test_acc",
-            "train_acc", "train_s", "train_cpu_s", "test_s", "threads", "n", "test_acc_std", "train_s_std",
-            "test_s_std")
+            "train_acc", "train_s", "train_cpu_s", "test_s", "test_cpu_s", "threads", "n", "test_acc_std",
+            "train_s_std", "test_s_std")
     return {k: row[k] for k in keep if k in row}
 
 

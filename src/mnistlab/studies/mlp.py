@@ -66,7 +66,7 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
 
 def depth_row(row: dict[str, Any]) -> dict[str, Any]:
     keep = ("name", "hidden_layers", "widths", "params", "test_acc", "train_acc", "train_s", "train_cpu_s",
-            "test_s", "threads", "n", "test_acc_std", "train_s_std")
+            "test_s", "test_cpu_s", "threads", "n", "test_acc_std", "train_s_std")
     return {k: row[k] for k in keep if k in row}
 
 

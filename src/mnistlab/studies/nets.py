@@ -24,6 +24,7 @@ from mnistlab.train import TrainSpec, configure_threads, fit, pick_device, seed_
 Tensor = torch.Tensor
 Pair = tuple[Tensor, Tensor]
 METRIC_FIELDS = ("test_acc", "train_acc", "params", "train_s", "test_s")  # mlp.<name>.<field> in metrics.json
+CPU_FIELDS = ("train_cpu_s", "test_cpu_s")  # also in metrics.json, when measured (models trained before: 0)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def train_net(rd: RunDir, study: str, name: str, build: Callable[[], nn.Module],
               device=dev, on_epoch=on_epoch)
     row = {"name": name, "seed": seed, "params": param_count(model), "test_acc": res.final["test_acc"],
            "train_acc": res.final["train_acc"], "train_s": res.train_s, "test_s": res.test_s,
-           "train_cpu_s": res.train_cpu_s,
+           "train_cpu_s": res.train_cpu_s, "test_cpu_s": res.test_cpu_s,
            "threads": res.threads, **asdict(recipe), "history": res.history, "path": str(out.relative_to(rd.path))}
     return model, row
 
@@ -93,8 +94,8 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     field replaced by the mean over seeds, plus `<field>_std` and `n` when there are several seeds."""
     out = dict(rows[0])
     out["n"] = len(rows)
-    for key in METRIC_FIELDS:
-        values = [float(r[key]) for r in rows]
+    for key in METRIC_FIELDS + CPU_FIELDS:
+        values = [float(r.get(key, 0.0)) for r in rows]
         out[key] = statistics.fmean(values)
         if len(rows) > 1:
             out[f"{key}_std"] = statistics.stdev(values)
@@ -107,7 +108,7 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def metrics(study: str, row: dict[str, Any]) -> dict[str, Any]:
     """Flat metrics.json keys of one aggregated row: <study>.<name>.<field>, and .std/.n over several seeds."""
     name, out = row["name"], {}
-    for key in METRIC_FIELDS:
+    for key in METRIC_FIELDS + tuple(k for k in CPU_FIELDS if row.get(k, 0.0) > 0):
         value = row[key]
         out[f"{study}.{name}.{key}"] = int(value) if key == "params" else float(value)
         if f"{key}_std" in row:

@@ -108,7 +108,7 @@ def mtl(r: Results) -> dict[str, Any]:
         "lambdas": ", ".join(f"{lam:g}" for lam in lambdas),
         "tuned": bool(adam.get("tuned")), "n_trials": str(tuning.get("n_trials", 0)),
         "tune_lambda": f"{tuning.get('settings', {}).get('lambda', 0.5):g}",
-        "lr": f"{r.value('mtl.tuned.lr'):.2e}" if r.has("mtl.tuned.lr") else "", "beta1": short(r, "mtl.tuned.beta1"),
+        "lr": f"{r.value('mtl.tuned.lr'):.3g}" if r.has("mtl.tuned.lr") else "", "beta1": short(r, "mtl.tuned.beta1"),
         "beta2": short(r, "mtl.tuned.beta2"), "val_images": fmt(float(tuning.get("val_images", 0))),
         "best_value": f"{100 * float(tuning.get('best_value', 0)):.1f}%",
         "single_items": r.pct("mtl.single.items.test_acc"), "single_groups": r.pct("mtl.single.groups.test_acc"),

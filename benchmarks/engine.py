@@ -107,6 +107,7 @@ def throughput(a: argparse.Namespace) -> dict[str, Any]:
 def accuracy(a: argparse.Namespace) -> dict[str, Any]:
     """fp32 vs bf16 autocast, same seed and recipe, scored on the mlp study's validation slice (5,000 train
     images, seed 0): the test set plays no part in this choice."""
+    torch.set_num_threads(int(a.threads.split(",")[0]))
     ds = load_dataset("mnist")
     tr, va = validation_split(len(ds.train.x), 5000, 0)
     out = {}

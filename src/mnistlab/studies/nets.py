@@ -96,7 +96,7 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["n"] = len(rows)
     for key in METRIC_FIELDS + CPU_FIELDS:
         values = [float(r.get(key, 0.0)) for r in rows]
-        out[key] = statistics.fmean(values)
+        out[key] = int(values[0]) if key == "params" else statistics.fmean(values)  # params: same for every seed
         if len(rows) > 1:
             out[f"{key}_std"] = statistics.stdev(values)
     if len(rows) > 1:

@@ -17,23 +17,30 @@ FLOOR = 0.01  # error rates (%) below this (0 included) are drawn at it
 
 
 def curves(histories: dict[str, History], title: str = "") -> Figure:
-    """Accuracy (left) and training loss (right) per epoch, one colour per model; solid = test, dashed = train.
+    """Error rates (left) and training loss (right) per epoch, one colour per model; solid = test, dashed = train.
 
     histories: label -> one dict per epoch with 'epoch', 'train_acc', 'test_acc', 'loss'. Accuracies are
-    plotted as error rates on a log axis: between 97% and 100% is where the models differ."""
-    fig, (ax, ax_loss) = figure(1, 2, figsize=(7.2, 3.0))
+    plotted as error rates on a log axis: between 97% and 100% is where the models differ. With more than two
+    models the legends split: line styles on the left, models (with their last test accuracy) on the right."""
+    many = len(histories) > 2
+    fig, (ax, ax_loss) = figure(1, 2, figsize=(7.2, 3.2 if many else 3.0))
     for i, (label, hist) in enumerate(histories.items()):
         ep = [h["epoch"] for h in hist]
         for key, style, part in (("test_acc", "-", "test"), ("train_acc", "--", "train")):
             err = [max(100 * (1 - h[key]), FLOOR) for h in hist]  # 0 errors cannot sit on a log axis
             ax.plot(ep, err, style, color=f"C{i}", marker="o", ms=3, lw=1.2,
-                    label=f"{label} {part} (last {100 * hist[-1][key]:.2f}%)")
-        ax_loss.plot(ep, [h["loss"] for h in hist], color=f"C{i}", marker="o", ms=3, lw=1.2, label=label)
+                    label=None if many else f"{label} {part} (last {100 * hist[-1][key]:.2f}%)")
+        ax_loss.plot(ep, [h["loss"] for h in hist], color=f"C{i}", marker="o", ms=3, lw=1.2,
+                     label=f"{label} (test {100 * hist[-1]['test_acc']:.2f}%)")
+    if many:
+        ax.plot([], [], "k-", lw=1.2, label="test")
+        ax.plot([], [], "k--", lw=1.2, label="train")
+        ax_loss.legend(frameon=False, fontsize=7)
+    ax.legend(frameon=False, fontsize=7.5)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"error rate (%), log scale; 0 drawn at {FLOOR:g}")
     ax.set_title("Train and test error per epoch")
-    ax.legend(frameon=False, fontsize=6.5 if len(histories) > 2 else 7.5)
     ax_loss.set_yscale("log")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("training loss (log scale)")

@@ -109,7 +109,7 @@ class VizConfig:
 @dataclass
 class MTLConfig:
     lambdas: str = "0,0.25,0.5,0.75,1"  # loss = lambda * L_items + (1 - lambda) * L_groups; one fresh net each
-    epochs: int = 4  # epochs of every final model (2 single nets, one per lambda, uncertainty weighting)
+    epochs: int = 6  # every final model (2 single nets, each lambda, uw); why 6: docs/BENCHMARKS.md, issue 6
     batch_size: int = 256  # per-step costs (Adam over 23M weights, bf16 casts) halve per image against 128
     lr: float = 1e-3  # Adam; used as is when `tune` is off, and as Optuna's first (enqueued) trial
     beta1: float = 0.9

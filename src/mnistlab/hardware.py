@@ -26,8 +26,10 @@ def _usable_cores() -> int:
 
 
 def _busy_elsewhere(samples: int = 5) -> int:
-    """Runnable threads of other processes right now: the median of a few reads of /proc/stat's procs_running,
-    minus this (running) thread. 0 where /proc is absent."""
+    """Cores other processes keep busy: the larger of (a) their runnable threads right now, the median of a few
+    reads of /proc/stat's procs_running minus this (running) thread, and (b) the last minute's load average
+    minus this process's own threads (it counts them too; a short lull between two of their jobs does not hide
+    them). 0 where /proc is absent."""
     counts = []
     for _ in range(samples):
         try:
@@ -37,7 +39,9 @@ def _busy_elsewhere(samples: int = 5) -> int:
             return 0
         counts.append(int(line.split()[1]) - 1)
         time.sleep(0.02)
-    return max(0, sorted(counts)[len(counts) // 2])
+    now = sorted(counts)[len(counts) // 2]
+    recent = round(os.getloadavg()[0] - torch.get_num_threads()) if hasattr(os, "getloadavg") else 0
+    return max(0, now, recent)
 
 
 def configure_threads(n: int | None = None) -> int:
@@ -46,9 +50,10 @@ def configure_threads(n: int | None = None) -> int:
     `fit` itself uses whatever torch is set to, so benchmarks and tests can pin the count.
 
     Why not simply every core: on a shared machine, OpenMP threads that outnumber the free cores wait for each
-    other at every barrier; measured here (2 cores, load ~7) CNN 4.1 trained 5-7x slower with 2 threads than
-    with 1 (docs/BENCHMARKS.md). The count changes float summation order, so results are bit-identical only
-    for equal thread counts: set MNISTLAB_THREADS to pin it."""
+    other at every barrier; measured here (2 cores, one other busy process) MLP 3.1 trained 27x and CNN 4.1 10x
+    slower with 2 threads than with 1 (docs/BENCHMARKS.md), while a free second core gives at most 2x: so
+    2 threads only when the machine was quiet over the last minute and is now. The count changes float
+    summation order, so results are bit-identical only for equal thread counts: MNISTLAB_THREADS pins it."""
     if n is None and (env := os.environ.get("MNISTLAB_THREADS", "").strip()):
         n = int(env)
     cores = _usable_cores()

@@ -138,8 +138,9 @@ SWEEP = ("--profile", "smoke", "--set", "mtl.lambdas=0,0.5,1")  # 3 lambdas + 2 
 def swept(tmp_path_factory):
     """`mnistlab tune` with a 2-trial budget, then `mnistlab run mtl` on the same folder (reusing the study)."""
     out = tmp_path_factory.mktemp("mtl") / "run"
-    tuned = run_cli("tune", *SWEEP, "--out", str(out), "--trials", "2")
-    ran = run_cli("run", "mtl", *SWEEP, "--out", str(out), "--no-deliverables")
+    pin = {"MNISTLAB_THREADS": "1"}  # bit-identical results need equal thread counts (see configure_threads)
+    tuned = run_cli("tune", *SWEEP, "--out", str(out), "--trials", "2", env=pin)
+    ran = run_cli("run", "mtl", *SWEEP, "--out", str(out), "--no-deliverables", env=pin)
     return out, tuned, ran
 
 
@@ -187,7 +188,7 @@ def test_a_deleted_model_is_retrained_alone(swept):
     (out / "mtl" / ".done").unlink()
     for name in ("model.pt", "history.json"):
         (out / "mtl" / "lambda_0.5-s0" / name).unlink()
-    res = run_cli("run", "mtl", *SWEEP, "--out", str(out), "--no-deliverables")
+    res = run_cli("run", "mtl", *SWEEP, "--out", str(out), "--no-deliverables", env={"MNISTLAB_THREADS": "1"})
     assert res.returncode == 0, res.stderr
     assert res.stderr.count("already trained") == 5 and "lambda_0.5-s0 epoch 1/1" in res.stderr
     assert read_json(out / "metrics.json")["mtl.lambda_0.5.items.test_acc"] == before["mtl.lambda_0.5.items.test_acc"]

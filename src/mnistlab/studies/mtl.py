@@ -39,7 +39,7 @@ from mnistlab.models.multitask import (
 )
 from mnistlab.runs import RunDir, atomic_write_text
 from mnistlab.studies import StudyResult
-from mnistlab.train import Task, TrainSpec, fit, pick_device, seed_everything, to_tensors
+from mnistlab.train import Task, TrainSpec, configure_threads, fit, pick_device, seed_everything, to_tensors
 
 NAME = "mtl"
 HEADS = ("items", "groups", "groups_from_items")
@@ -136,12 +136,14 @@ def train_one(spec: ModelSpec, seed: int, data: FashionTensors, tspec: TrainSpec
     """Build, train (or resume, or load if finished) and test one model; one flat table row. The row carries
     digests of the initial and final weights: equal init digests prove a fair start, and a model trained alone
     or after others in a sweep must end with the same final digest (no state carried over)."""
+    configure_threads()  # per model: the free cores change as other work on the machine starts and stops
     model, task = build(spec, seed)
     init = digest(model)
     res = fit(model, data.train, tspec, name=f"mtl/{spec.name}-s{seed}", test=data.test, task=task,
               out_dir=folder, device=device)
     row: dict[str, Any] = {"model": spec.name, "lambda": spec.lam, "seed": seed, "params": param_count(model),
-                           "epochs": tspec.epochs, "train_s": round(res.train_s, 2), "init_sha": init,
+                           "epochs": tspec.epochs, "train_s": round(res.train_s, 2),
+                           "train_cpu_s": round(res.train_cpu_s, 1), "threads": res.threads, "init_sha": init,
                            "final_sha": digest(model)}
     for head in HEADS:
         row[f"{head}_test"] = res.final.get(f"test_{head}")
@@ -204,7 +206,9 @@ def aggregate(rows: list[dict[str, Any]], specs: list[ModelSpec]) -> list[dict[s
     for spec in specs:
         mine = [r for r in rows if r["model"] == spec.name]
         row: dict[str, Any] = {"model": spec.name, "lambda": spec.lam, "params": mine[0]["params"], "n": len(mine),
-                               "train_s": round(statistics.fmean(r["train_s"] for r in mine), 1)}
+                               "train_s": round(statistics.fmean(r["train_s"] for r in mine), 1),
+                               "train_cpu_s": round(statistics.fmean(r["train_cpu_s"] for r in mine), 1),
+                               "threads": max(r["threads"] for r in mine)}
         for key in [k for k in mine[0] if k.endswith(("_test", "_train")) or k.startswith(("weight_", "lambda_e"))]:
             values = [r[key] for r in mine if r[key] is not None]
             row[key] = statistics.fmean(values) if values else None
@@ -270,11 +274,11 @@ def markdown(table: list[dict[str, Any]]) -> str:
         sd = row.get(f"{key}_std")
         return f"{100 * v:.2f}" + (f" +/- {100 * sd:.2f}" if sd is not None else "")
 
-    lines = ["| model | lambda | items test % | groups test % | groups from items % | train s |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| model | lambda | items test % | groups test % | groups from items % | train s | train CPU s |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in table:
         lam = f"{r['lambda']:g}" if r["lambda"] is not None else (f"~{r['lambda_eff']:.2f}" if "lambda_eff" in r
                                                                    else "-")
         lines.append(f"| {r['model']} | {lam} | {pct(r, 'items_test')} | {pct(r, 'groups_test')} | "
-                     f"{pct(r, 'groups_from_items_test')} | {r['train_s']:.0f} |")
+                     f"{pct(r, 'groups_from_items_test')} | {r['train_s']:.0f} | {r['train_cpu_s']:.0f} |")
     return "\n".join(lines)

@@ -109,7 +109,7 @@ def objective(cfg: RunConfig, data: Any, idx: tuple[np.ndarray, np.ndarray], dev
 
     from mnistlab.models.multitask import MultiTaskLoss, MultiTaskNet
     from mnistlab.studies.mtl import train_spec
-    from mnistlab.train import fit, seed_everything
+    from mnistlab.train import configure_threads, fit, seed_everything
 
     x, y = data.train
     tr, va = torch.as_tensor(idx[0]), torch.as_tensor(idx[1])
@@ -117,6 +117,7 @@ def objective(cfg: RunConfig, data: Any, idx: tuple[np.ndarray, np.ndarray], dev
 
     def run_trial(trial: optuna.Trial) -> float:
         adam = search_space(trial)
+        configure_threads()  # the free cores, as for every model of the study
         seed_everything(cfg.seed)  # identical initial weights in every trial
         spec = train_spec(cfg, adam, cfg.seed, epochs=cfg.mtl.tune_epochs)
         t0 = time.perf_counter()

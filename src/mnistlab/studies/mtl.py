@@ -179,7 +179,8 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
                 curves[spec.name] = _history(folder)
     table = aggregate(rows, specs)
     summary = {"results": table, "per_seed": rows, "params": params_table(),
-               "adam": {**adam, "tuned": tuning is not None, "tune_s": round(tune_s, 1)},
+               "adam": {**adam, "tuned": tuning is not None, "tune_s": round(tune_s, 1),
+                        "trials_s": tuning["trials_s"] if tuning else 0.0},
                "best_lambda": best_lambda(table), "split": {"train": len(data.train[0]), "test": len(data.test[0]),
                                                             "val_for_tuning": cfg.mtl.val_size if tuning else 0}}
     if tuning:

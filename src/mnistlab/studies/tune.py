@@ -176,6 +176,7 @@ def tune(cfg: RunConfig, rd: RunDir, data: Any, device: str) -> dict[str, Any]:
               "best_value": best.value, "best_trial": best.number, "study": study.study_name,
               "storage": redact(storage_url(cfg, rd)), "settings": settings(cfg), "trials": rows,
               "n_trials": len(rows), "seconds": round(time.perf_counter() - t0, 1),
+              "trials_s": round(sum(r["seconds"] or 0.0 for r in rows), 1),  # all trials, also earlier runs
               "train_images": len(idx[0]), "val_images": len(idx[1]), "space": SPACE,
               "optuna": optuna.__version__}
     atomic_write_json(folder / "result.json", result)

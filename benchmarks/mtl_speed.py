@@ -76,7 +76,8 @@ def run_table(run: Path) -> None:
         print(f"| {r['model']} | {acc['items_test']} | {acc['groups_test']} | {r['train_s']:.0f} |")
     adam = summary["adam"]
     print(f"tuning: {adam.get('trials_s', adam['tune_s']):.0f} s of trials; winner lr={adam['lr']:.3g} "
-          f"beta1={adam['beta1']:.3f} beta2={adam['beta2']:.4f}; whole study (time.mtl.s): {metrics.get('time.mtl.s', float('nan')):.0f} s")
+          f"beta1={adam['beta1']:.3f} beta2={adam['beta2']:.4f}; "
+          f"whole study (time.mtl.s): {metrics.get('time.mtl.s', float('nan')):.0f} s")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from mnistlab.models import create
 from mnistlab.models.cnn import build_cnn
 from mnistlab.studies import viz as study
 from mnistlab.viz import dream as D
+from mnistlab.viz import objectives as O
 from mnistlab.viz.features import activations, conv_stack, filters, record, strongest_slices, tile
 
 
@@ -33,20 +34,20 @@ def _score(model, objective, images, start):
 
     with record(hook_points(model)) as acts, torch.no_grad():
         logits = model(images)
-        return objective(D.Probe(images, logits, acts, start))
+        return objective(O.Probe(images, logits, acts, start))
 
 
 OBJECTIVES = {
-    "class_logit": lambda: D.class_logit(3),
-    "class_margin": lambda: D.class_margin([3, 8]),
-    "channel": lambda: D.channel("conv2", 5),
-    "channel_per_image": lambda: D.channel("conv3", [0, 7]),
-    "neuron": lambda: D.neuron("conv3", [1, 6]),
-    "layer_energy": lambda: D.layer_energy("conv3"),
-    "minus_l2": lambda: -D.l2(),
-    "minus_tv": lambda: -D.tv(),
-    "minus_border": lambda: -D.border(4),
-    "regularised_dream": lambda: D.class_logit(9) - 1e-3 * D.l2() - 0.08 * D.tv() - D.border(4),
+    "class_logit": lambda: O.class_logit(3),
+    "class_margin": lambda: O.class_margin([3, 8]),
+    "channel": lambda: O.channel("conv2", 5),
+    "channel_per_image": lambda: O.channel("conv3", [0, 7]),
+    "neuron": lambda: O.neuron("conv3", [1, 6]),
+    "layer_energy": lambda: O.layer_energy("conv3"),
+    "minus_l2": lambda: -O.l2(),
+    "minus_tv": lambda: -O.tv(),
+    "minus_border": lambda: -O.border(4),
+    "regularised_dream": lambda: O.class_logit(9) - 1e-3 * O.l2() - 0.08 * O.tv() - O.border(4),
 }
 
 
@@ -64,14 +65,14 @@ def test_each_objective_increases_after_a_few_steps(tiny, name):
 
 def test_stay_close_objective_is_zero_at_the_start():
     x = torch.rand(3, 1, 28, 28)
-    probe = D.Probe(x, torch.zeros(3, 10), {}, x)
-    assert torch.all(D.l2("start")(probe) == 0)
-    assert torch.allclose(D.l2()(probe), x.pow(2).sum(dim=(1, 2, 3)))
+    probe = O.Probe(x, torch.zeros(3, 10), {}, x)
+    assert torch.all(O.l2("start")(probe) == 0)
+    assert torch.allclose(O.l2()(probe), x.pow(2).sum(dim=(1, 2, 3)))
     inner, ones, zeros = torch.zeros(1, 1, 28, 28), torch.ones(1, 1, 28, 28), torch.zeros(1, 1, 28, 28)
     inner[..., 4:24, 4:24] = 1.0
 
     def frame(image, start, anchor="start"):
-        return float(D.border(4, anchor)(D.Probe(image, torch.zeros(1, 10), {}, start))[0])
+        return float(O.border(4, anchor)(O.Probe(image, torch.zeros(1, 10), {}, start))[0])
 
     assert frame(inner, zeros) == 0.0  # ink inside the 20x20 box is free
     assert frame(ones, zeros) == 28 * 28 - 20 * 20  # new ink in the frame is penalised
@@ -82,9 +83,9 @@ def test_stay_close_objective_is_zero_at_the_start():
 def test_penalty_is_minimised(tiny):
     start = D.noise_image([0, 1], 28, 0.5)
     spec = D.RenderSpec(steps=12, lr=0.05, jitter=1, blur_every=0, octaves=1)
-    free = D.render(tiny, D.class_logit(3), start, spec, seed=0)
-    smooth = D.render(tiny, D.class_logit(3), start, spec, seed=0, penalty=1.0 * D.tv())
-    tv_of = lambda r: D.tv()(D.Probe(r.images, torch.zeros(2, 10), {}, start))  # noqa: E731
+    free = D.render(tiny, O.class_logit(3), start, spec, seed=0)
+    smooth = D.render(tiny, O.class_logit(3), start, spec, seed=0, penalty=1.0 * O.tv())
+    tv_of = lambda r: O.tv()(O.Probe(r.images, torch.zeros(2, 10), {}, start))  # noqa: E731
     assert torch.all(tv_of(smooth) < tv_of(free))  # the penalty's gradient is applied
     assert len(smooth.penalty) == 12 and smooth.penalty[-1][0] < smooth.penalty[0][0]
 
@@ -92,7 +93,7 @@ def test_penalty_is_minimised(tiny):
 def test_hooks_are_removed_after_use_and_after_errors(tiny):
     assert _hook_count(tiny) == 0
     activations(tiny, torch.rand(1, 28, 28))
-    D.render(tiny, D.class_logit(2), torch.rand(1, 1, 28, 28), D.RenderSpec(steps=2, octaves=2), seed=0)
+    D.render(tiny, O.class_logit(2), torch.rand(1, 1, 28, 28), D.RenderSpec(steps=2, octaves=2), seed=0)
     assert _hook_count(tiny) == 0
     with pytest.raises(KeyError), record({"c": conv_stack(tiny)[0].conv}) as out:
         tiny(torch.rand(1, 1, 28, 28))
@@ -100,14 +101,14 @@ def test_hooks_are_removed_after_use_and_after_errors(tiny):
         raise KeyError("boom")
     assert _hook_count(tiny) == 0
     with pytest.raises(KeyError):  # an objective that fails mid-render must not leave hooks behind either
-        D.render(tiny, D.channel("conv9", 0), torch.rand(1, 1, 28, 28), D.RenderSpec(steps=2), seed=0)
+        D.render(tiny, O.channel("conv9", 0), torch.rand(1, 1, 28, 28), D.RenderSpec(steps=2), seed=0)
     assert _hook_count(tiny) == 0
     assert all(p.requires_grad for p in tiny.parameters())  # render restores the model's grad flags
 
 
 def test_same_seed_same_image_alone_or_in_a_batch(tiny):
     spec = D.RenderSpec(steps=8, jitter=2, scale=0.1, blur_every=3, octaves=2)
-    objective = D.class_logit(2) - 1e-3 * D.l2() - 0.05 * D.tv()
+    objective = O.class_logit(2) - 1e-3 * O.l2() - 0.05 * O.tv()
     a = D.render(tiny, objective, D.noise_image([7]), spec, seed=3).images
     b = D.render(tiny, objective, D.noise_image([7]), spec, seed=3).images
     c = D.render(tiny, objective, D.noise_image([7]), spec, seed=4).images

@@ -94,7 +94,7 @@ nbtools.classify_test_images(run, cnn41, (1, 7))
 # blur, clipping and normalised gradient steps.
 
 # %%
-show_source("mnistlab.viz.dream:class_logit", "mnistlab.viz.dream:tv", "mnistlab.viz.dream:render")
+show_source("mnistlab.viz.objectives:class_logit", "mnistlab.viz.objectives:tv", "mnistlab.viz.dream:render")
 
 # %%
 run.show("viz")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from mnistlab.config import RunConfig
@@ -23,7 +22,6 @@ from mnistlab.plots import save_figure
 from mnistlab.runs import RunDir, read_json
 from mnistlab.studies import StudyResult
 from mnistlab.studies import nets as N
-from mnistlab.train import safe_load
 
 NAME = "cnn"
 
@@ -103,14 +101,10 @@ def _label(name: str) -> str:
 def trained_4_1(cfg: RunConfig, rd: RunDir) -> nn.Module:
     """The run's CNN 4.1 (first seed), on CPU in eval mode: loaded from `<run>/cnn/4_1/model.pt` when that
     exists, else trained there with the cnn study's recipe, so that the cnn study later reuses it."""
-    path = rd.path / NAME / "4_1" / "model.pt"
-    model = create("cnn_4_1")
-    if path.is_file():
-        log(f"[{NAME}] loading CNN 4.1 from {path}")
-        model.load_state_dict(safe_load(path))
-    else:
-        log(f"[{NAME}] {path} not found: training CNN 4.1 with the cnn study's recipe")
-        model = N.train_net(rd, NAME, "4_1", lambda: create("cnn_4_1"), recipe(cfg),
-                            N.tensors(N.mnist(cfg), cfg.cnn.subset, image=True), cfg.seed, cfg.device, cfg.seed,
-                            cfg.cnn.channels_last)[0]
-    return model.cpu().eval().to(memory_format=torch.contiguous_format)  # training may leave it channels_last
+
+    def train() -> nn.Module:
+        return N.train_net(rd, NAME, "4_1", lambda: create("cnn_4_1"), recipe(cfg),
+                           N.tensors(N.mnist(cfg), cfg.cnn.subset, image=True), cfg.seed, cfg.device, cfg.seed,
+                           cfg.cnn.channels_last)[0]
+
+    return N.load_or_train(rd, NAME, "4_1", "cnn_4_1", train)

@@ -30,7 +30,7 @@ from mnistlab.plots import save_figure
 from mnistlab.runs import RunDir, atomic_write_json, read_json
 from mnistlab.studies import StudyResult
 from mnistlab.studies import nets as N
-from mnistlab.train import configure_threads, fit, pick_device, safe_load, seed_everything
+from mnistlab.train import configure_threads, fit, pick_device, seed_everything
 
 NAME = "mlp"
 
@@ -152,17 +152,13 @@ def cheapest_within(rows: list[dict[str, Any]], tol: float) -> dict[str, Any]:
 def trained_3_1(cfg: RunConfig, rd: RunDir) -> nn.Module:
     """The run's MLP 3.1 (first seed), on CPU in eval mode: loaded from `<run>/mlp/3_1/model.pt` when that
     exists, else trained there with the mlp study's recipe (search included), so the mlp study reuses it."""
-    path = rd.path / NAME / "3_1" / "model.pt"
-    model = create("mlp_3_1")
-    if path.is_file():
-        log(f"[{NAME}] loading MLP 3.1 from {path}")
-        model.load_state_dict(safe_load(path))
-    else:
-        log(f"[{NAME}] {path} not found: training MLP 3.1 with the mlp study's recipe")
+
+    def train() -> nn.Module:
         recipe, _ = choose_recipe(cfg, rd)
-        model = N.train_net(rd, NAME, "3_1", lambda: create("mlp_3_1"), recipe,
-                            N.tensors(N.mnist(cfg), cfg.mlp.subset, image=False), cfg.seed, cfg.device, cfg.seed)[0]
-    return model.cpu().eval()
+        return N.train_net(rd, NAME, "3_1", lambda: create("mlp_3_1"), recipe,
+                           N.tensors(N.mnist(cfg), cfg.mlp.subset, image=False), cfg.seed, cfg.device, cfg.seed)[0]
+
+    return N.load_or_train(rd, NAME, "3_1", "mlp_3_1", train)
 
 
 # ---------------------------------------------------------------- figures

@@ -31,6 +31,7 @@ from mnistlab.studies import mlp as mlp_study
 from mnistlab.studies import nets as N
 from mnistlab.train import Classification, evaluate, pick_device
 from mnistlab.viz import dream as D
+from mnistlab.viz import objectives as O
 from mnistlab.viz.features import activations, conv_stack, filters, strongest_slices
 
 NAME = "viz"
@@ -164,8 +165,8 @@ def preferred_inputs(cnn: nn.Module, v: VizConfig, seed: int, out: Path) -> dict
     for layer in conv_stack(cnn)[1:]:
         n = layer.conv.out_channels
         start = D.noise_image([seed + k for k in range(n)], 28, v.init_noise)
-        result = D.render(cnn, D.neuron(layer.name, list(range(n))), start, render_spec(v, v.filter_steps, v.octaves),
-                          seed=seed, penalty=v.l2 * D.l2() + v.filter_tv * D.tv())
+        result = D.render(cnn, O.neuron(layer.name, list(range(n))), start, render_spec(v, v.filter_steps, v.octaves),
+                          seed=seed, penalty=v.l2 * O.l2() + v.filter_tv * O.tv())
         images[layer.name] = result.images[:, 0].numpy()
         save_figure(plots.plot_preferred_inputs(layer.name, images[layer.name], shapes[layer.name]),
                     out / "figures" / f"preferred_{layer.name}")
@@ -179,17 +180,17 @@ def preferred_inputs(cnn: nn.Module, v: VizConfig, seed: int, out: Path) -> dict
 
 
 # ---------------------------------------------------------------- DeepDream
-def dream_objective(v: VizConfig, target: int, kind: str) -> tuple[D.Objective, D.Objective]:
+def dream_objective(v: VizConfig, target: int, kind: str) -> tuple[O.Objective, O.Objective]:
     """(objective, penalty) of a dream. Objective: the target's logit (from a real digit optionally plus
     conv3's energy, classic DeepDream). Penalty from noise: L2 (towards the black background), TV and the
     border frame; from a real digit: the squared change from the start image, TV and new ink in the frame, so
     the dream amplifies the class while staying close to the digit."""
-    objective = D.class_margin(target) if v.dream_objective == "margin" else D.class_logit(target)
+    objective = O.class_margin(target) if v.dream_objective == "margin" else O.class_logit(target)
     if kind == "noise":
-        return objective, v.l2 * D.l2() + v.tv * D.tv() + v.border * D.border(v.border_margin)
+        return objective, v.l2 * O.l2() + v.tv * O.tv() + v.border * O.border(v.border_margin)
     if v.real_energy:
-        objective = objective + v.real_energy * D.layer_energy("conv3")
-    return objective, v.real_anchor * D.l2("start") + v.tv * D.tv() + v.border * D.border(v.border_margin, "start")
+        objective = objective + v.real_energy * O.layer_energy("conv3")
+    return objective, v.real_anchor * O.l2("start") + v.tv * O.tv() + v.border * O.border(v.border_margin, "start")
 
 
 def dream_starts(v: VizConfig, kind: str, digit: np.ndarray, seeds: list[int]) -> torch.Tensor:

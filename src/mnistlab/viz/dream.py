@@ -26,18 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnistlab.viz.features import hook_points, record
-from mnistlab.viz.objectives import (  # noqa: F401 (re-exported: dream is where users look for them)
-    Objective,
-    Probe,
-    border,
-    channel,
-    class_logit,
-    class_margin,
-    l2,
-    layer_energy,
-    neuron,
-    tv,
-)
+from mnistlab.viz.objectives import Objective, Probe
 
 Tensor = torch.Tensor
 

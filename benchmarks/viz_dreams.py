@@ -26,17 +26,26 @@ from mnistlab.studies import viz as study
 from mnistlab.train import safe_load
 from mnistlab.viz import dream as D
 
-VARIANTS = {  # name -> overrides of VizConfig
-    "defaults": {},
-    "no border penalty": {"border": 0.0},
-    "no TV penalty": {"tv": 0.0},
-    "no L2 penalty": {"l2": 0.0},
-    "no jitter or rescale": {"jitter": 0, "scale_jitter": 0.0},
-    "no blur": {"blur_every": 0},
-    "no gradient low-pass": {"grad_sigma": 0.0},
-    "one octave": {"octaves": 1},
-    "none of these": {"border": 0.0, "tv": 0.0, "l2": 0.0, "jitter": 0, "scale_jitter": 0.0, "blur_every": 0,
-                      "grad_sigma": 0.0, "octaves": 1, "real_anchor": 0.0},
+PIXEL = {"dream_param": "pixel"}
+VARIANTS = {  # name -> overrides of VizConfig. Defaults: dreams from noise in the PCA parameterisation
+    "defaults (pca, 40 components)": {},
+    "pca, 20 components": {"pca_components": 20},
+    "pca, 80 components": {"pca_components": 80},
+    "pca, no Gaussian prior": {"pca_prior": 0.0},
+    "pca, prior 0.3": {"pca_prior": 0.3},
+    "pca + TV 0.2": {"pca_tv": 0.2},
+    "pca, no border penalty": {"border": 0.0},
+    "pca, no jitter or rescale": {"jitter": 0, "scale_jitter": 0.0},
+    "pixel (the regularisers alone)": PIXEL,
+    "pixel, no border penalty": {**PIXEL, "border": 0.0},
+    "pixel, no TV penalty": {**PIXEL, "tv": 0.0},
+    "pixel, no L2 penalty": {**PIXEL, "l2": 0.0},
+    "pixel, no jitter or rescale": {**PIXEL, "jitter": 0, "scale_jitter": 0.0},
+    "pixel, no blur": {**PIXEL, "blur_every": 0},
+    "pixel, no gradient low-pass": {**PIXEL, "grad_sigma": 0.0},
+    "pixel, one octave": {**PIXEL, "octaves": 1},
+    "pixel, none of these": {**PIXEL, "border": 0.0, "tv": 0.0, "l2": 0.0, "jitter": 0, "scale_jitter": 0.0,
+                             "blur_every": 0, "grad_sigma": 0.0, "octaves": 1, "real_anchor": 0.0},
 }
 
 
@@ -61,7 +70,9 @@ def main() -> None:
     cnn.eval(), mlp.eval()
     from mnistlab.data import load_dataset
 
-    digits = study.example_digits(load_dataset("mnist"), [2, 9])
+    mnist = load_dataset("mnist")
+    digits = study.example_digits(mnist, [2, 9])
+    bases: dict[int, D.PCABasis] = {}
     seeds = list(range(a.seeds))
     kinds = ("noise", "real") if a.real else ("noise",)
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread, "
@@ -71,13 +82,18 @@ def main() -> None:
     rows = []
     for name, overrides in VARIANTS.items():
         v = dataclasses.replace(VizConfig(), **overrides)
+        if v.dream_param == "pca" and v.pca_components not in bases:
+            bases[v.pca_components] = study.prior_basis(mnist, v.pca_components)
         for target in (2, 9):
             for kind in kinds:
+                if kind == "real" and name != "defaults (pca, 40 components)" and not name.startswith("pixel"):
+                    continue  # the pca settings do not act on dreams from a real digit
+                basis = bases.get(v.pca_components) if v.dream_param == "pca" and kind == "noise" else None
                 spec = study.render_spec(v, v.dream_steps, v.octaves if kind == "noise" else 1)
                 t0 = time.perf_counter()
                 objective, penalty = study.dream_objective(v, target, kind)
-                res = D.render(cnn, objective, study.dream_starts(v, kind, digits[target], seeds), spec, seed=seeds,
-                               penalty=penalty)
+                res = D.render(cnn, objective, study.dream_starts(v, kind, digits[target], seeds, basis), spec,
+                               seed=seeds, penalty=penalty, basis=basis)
                 seconds = time.perf_counter() - t0
                 p_cnn, p_mlp = D.probabilities(cnn, res.images), D.probabilities(mlp, res.images)
                 hits = int((p_mlp.argmax(1) == target).sum())
@@ -95,8 +111,11 @@ def _figure(rows: list) -> object:
     groups: dict[tuple[str, str], list] = {}
     for name, _target, kind, images, p_cnn, p_mlp in rows:
         groups.setdefault((name, kind), []).extend(zip(images, p_cnn, p_mlp, strict=True))
+    import textwrap
+
     n_cols = max(len(g) for g in groups.values())
-    fig, axes = figure(len(groups), n_cols, figsize=(0.95 * n_cols + 1.2, 1.1 * len(groups) + 0.4), squeeze=False)
+    fig, axes = figure(len(groups), n_cols, figsize=(0.95 * n_cols + 1.6, 1.1 * len(groups) + 0.4), squeeze=False,
+                       layout="constrained")
     for ax_row, ((name, kind), cells) in zip(axes, groups.items(), strict=True):
         for ax, (image, pc, pm) in zip(ax_row, cells, strict=False):
             ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -104,7 +123,7 @@ def _figure(rows: list) -> object:
         for ax in ax_row:
             ax.set_xticks([])
             ax.set_yticks([])
-        ax_row[0].set_ylabel(f"{name}\n({kind})", fontsize=7)
+        ax_row[0].set_ylabel(textwrap.fill(f"{name} ({kind})", 18), fontsize=6)
     fig.suptitle("DeepDream ablation: p(target) under CNN 4.1 | MLP 3.1", fontsize=9)
     return fig
 

@@ -39,7 +39,7 @@ def _fit(model_name, data, seed=0, **spec):
 
 
 def _numbers(history):
-    return [{k: v for k, v in row.items() if k not in ("train_s", "train_cpu_s")} for row in history]
+    return [{k: v for k, v in row.items() if not k.endswith("_s")} for row in history]  # timings vary
 
 
 @pytest.mark.parametrize("name, floor", [("mlp_3_1", 0.85), ("cnn_4_1", 0.8)])
@@ -139,3 +139,35 @@ def test_kill_and_resume_gives_the_uninterrupted_numbers(tmp_path, capfd):
     assert "worker: resuming after epoch 1" in capfd.readouterr().err
     straight = train_narrow(tmp_path / "b")
     assert resumed == straight and len(straight["history"]) == 3
+
+
+def test_epoch_images_draws_a_fresh_seeded_subset_each_epoch(small):
+    """epoch_images=N trains ceil(N / batch) steps per epoch on a new seeded draw of N images, and the running
+    training accuracy is over those N; the same seed gives the same numbers."""
+    from mnistlab.log import progress
+
+    seen_steps = []
+    import mnistlab.train as T
+
+    def counting(items, desc, **kw):
+        items = list(items)
+        seen_steps.append(len(items))
+        return progress(items, desc, **kw)
+
+    original, T.progress = T.progress, counting
+    try:
+        _, a = _fit("mlp_3_1", small, epochs=2, epoch_images=450)
+        _, b = _fit("mlp_3_1", small, epochs=2, epoch_images=450)
+    finally:
+        T.progress = original
+    assert seen_steps == [5, 5, 5, 5]  # ceil(450 / 100) per epoch, both runs
+    assert _numbers(a.history) == _numbers(b.history)
+    for row in a.history:
+        assert abs(row["train_acc"] * 450 - round(row["train_acc"] * 450)) < 1e-6  # a count over 450 images
+
+
+def test_test_time_is_the_median_of_the_epochs_evaluation_passes(small):
+    _, res = _fit("mlp_3_1", small, epochs=3)
+    passes = sorted(row["eval_s"] for row in res.history)
+    assert len(passes) == 3 and res.test_s == passes[1] > 0
+    assert res.test_cpu_s == sorted(row["eval_cpu_s"] for row in res.history)[1]

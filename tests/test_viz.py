@@ -181,3 +181,35 @@ def test_viz_study_smoke_end_to_end(tmp_path):
     dreams = np.load(out / "viz" / "dreams.npz")
     assert dreams["dream_9_noise"].shape == (2, 28, 28)
     assert (out / "viz" / ".done").is_file()
+
+
+def test_pca_basis_is_orthonormal_and_a_start_round_trips(mnist):
+    x = torch.from_numpy(mnist.train.x[:3000].reshape(-1, 784).astype(np.float32) / 255)
+    basis = D.PCABasis.fit(x, 20)
+    assert basis.components.shape == (20, 784) and basis.mean.shape == (784,)
+    assert torch.allclose(basis.components @ basis.components.T, torch.eye(20), atol=1e-4)
+    assert torch.all(basis.sigma[:-1] >= basis.sigma[1:]) and float(basis.sigma[-1]) > 0  # by variance, descending
+    start = basis.sample([3, 4], scale=0.5)
+    assert start.shape == (2, 1, 28, 28) and torch.equal(start, basis.sample([3, 4], scale=0.5))
+    image = D.PCAImage(start, basis)
+    assert image.param.shape == (2, 20) and image.code() is image.param
+    # a start inside the basis's span (up to the [0, 1] clip) comes back as the same picture
+    assert float((image.image().detach() - start).abs().mean()) < 0.02
+
+
+def test_pca_dream_raises_the_class_and_keeps_the_prior(mnist, tiny):
+    """With a PCA parameterisation the render optimises the coefficients: the class score rises, the image stays
+    in [0, 1], the prior penalty is applied (it ends lower than without it), and the same seed repeats."""
+    x = torch.from_numpy(mnist.train.x[:3000].reshape(-1, 784).astype(np.float32) / 255)
+    basis = D.PCABasis.fit(x, 20)
+    start = basis.sample([0, 1], scale=0.5)
+    spec = D.RenderSpec(steps=10, lr=0.1, jitter=1, octaves=2)
+    free = D.render(tiny, O.class_logit(3), start, spec, seed=0, basis=basis)
+    held = D.render(tiny, O.class_logit(3), start, spec, seed=0, basis=basis, penalty=0.5 * O.pca_prior())
+    again = D.render(tiny, O.class_logit(3), start, spec, seed=0, basis=basis, penalty=0.5 * O.pca_prior())
+    assert torch.all(_score(tiny, O.class_logit(3), free.images, start) > _score(tiny, O.class_logit(3), start, start))
+    assert float(free.images.min()) >= 0 and float(free.images.max()) <= 1
+    assert held.penalty[-1][0] < len(basis.sigma) and torch.equal(held.images, again.images)
+    code = lambda r: D.PCAImage(r.images, basis).param.pow(2).sum(1)  # noqa: E731
+    assert torch.all(code(held) < code(free))
+    assert torch.all(O.pca_prior()(O.Probe(start, torch.zeros(2, 10), {}, start)) == 0)  # pixels: no prior

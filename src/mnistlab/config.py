@@ -84,10 +84,16 @@ class VizConfig:
 
     dream_classes: str = "2,9"  # target classes (each must have an example digit: test[1] '2', test[7] '9')
     dream_objective: str = "logit"  # logit (the class's pre-softmax score) | margin (its log-odds vs the rest)
-    dream_steps: int = 256  # gradient-ascent steps per dream, split evenly over the octaves
+    dream_param: str = "pca"  # dreams from noise: pca (whitened coefficients on the training digits' principal
+    # components, with a Gaussian prior) | pixel (free pixels, the regularisers below only); see viz.dream
+    pca_components: int = 40  # principal components of the pca parameterisation
+    pca_prior: float = 0.1  # weight of the Gaussian prior (sum of squared whitened coefficients), pca only
+    pca_init: float = 0.5  # dreams from noise start at coefficients drawn from N(0, pca_init^2), pca only
+    pca_tv: float = 0.0  # TV penalty of pca dreams (0: the basis has no speckle to remove; TV thickened strokes)
+    dream_steps: int = 256  # gradient-ascent steps per dream (pixel: split evenly over the octaves)
     dream_seeds: int = 5  # dreams per class and kind (seeds seed..seed+N-1); metrics are the mean over seeds
     dream_lr: float = 0.1  # normalised step: pixels move by about this much per step
-    l2: float = 0.05  # penalty on the sum of squared pixels (pulls towards the black background)
+    l2: float = 0.05  # penalty on the sum of squared pixels (pulls towards the black background), pixel only
     tv: float = 0.2  # total-variation penalty (solid strokes instead of speckle)
     border: float = 1.0  # penalty on ink in the outer frame, where MNIST digits have little (see dream.border)
     border_margin: int = 4  # width of that frame, pixels (MNIST centres each digit's 20x20 box in 28x28)
@@ -97,8 +103,8 @@ class VizConfig:
     blur_sigma: float = 0.5  # sigma of that blur, pixels
     grad_sigma: float = 1.0  # Gaussian blur of the class gradient before each step, pixels (0 = off)
     samples: int = 1  # jittered copies per step whose class gradients are averaged
-    octaves: int = 2  # 1 = single scale, 2 = 14x14 then 28x28 (dreams from noise and preferred inputs)
-    init_noise: float = 0.1  # dreams from noise start as uniform noise in [0, init_noise)
+    octaves: int = 2  # 1 = single scale, 2 = 14x14 then 28x28 (pixel dreams from noise, preferred inputs)
+    init_noise: float = 0.1  # pixel dreams from noise start as uniform noise in [0, init_noise)
     real_anchor: float = 3.0  # dreams from a real digit: penalty on the squared change from the start image
     real_energy: float = 0.0  # dreams from a real digit: weight of conv3's energy (classic DeepDream), 0 = off
     filter_steps: int = 128  # steps for the input that maximises each conv2/conv3 channel's centre unit (0 = skip)
@@ -111,6 +117,7 @@ class MTLConfig:
     lambdas: str = "0,0.25,0.5,0.75,1"  # loss = lambda * L_items + (1 - lambda) * L_groups; one fresh net each
     epochs: int = 6  # every final model (2 single nets, each lambda, uw); why 6: docs/BENCHMARKS.md, issue 6
     batch_size: int = 256  # per-step costs (Adam over 23M weights, bf16 casts) halve per image against 128
+    epoch_images: int = 0  # images per epoch of every model: 0 = all 60,000; N = a fresh seeded draw of N
     lr: float = 1e-3  # Adam; used as is when `tune` is off, and as Optuna's first (enqueued) trial
     beta1: float = 0.9
     beta2: float = 0.999
@@ -149,12 +156,17 @@ def full() -> RunConfig:
 
 
 def quick() -> RunConfig:
+    """Every study on all the data with short budgets, sized on a 2-core AVX2 CPU without bf16 (docs/BENCHMARKS.md,
+    issue 7): each accuracy target of SPEC.md's quick profile is met with a margin, and the multi-task study,
+    whose 8 Fashion nets cost ~180 MFLOP per training image, sees 25,000 images per net (a seeded draw of the
+    60,000 at batch 128: in one short epoch smaller batches reach a higher accuracy per image)."""
     cfg = RunConfig(profile="quick")
-    cfg.mlp.epochs, cfg.mlp.depth_epochs, cfg.mlp.search = 3, 2, False
-    cfg.cnn.epochs, cfg.cnn.variant_epochs = 3, 1
-    cfg.viz.dream_steps = 128
-    cfg.mtl.epochs, cfg.mtl.tune_trials, cfg.mtl.tune_subset = 1, 3, 5000
-    cfg.perceptron.all_pairs_max_iter = 100  # 45 pairs x 1000 passes is minutes; the five main pairs keep 1000
+    cfg.perceptron.max_iter, cfg.perceptron.all_pairs_max_iter = 300, 30  # pairs that separate stop far earlier
+    cfg.mlp.epochs, cfg.mlp.depth_epochs, cfg.mlp.search = 2, 1, False
+    cfg.cnn.epochs, cfg.cnn.variant_epochs = 2, 1
+    cfg.viz.dream_steps, cfg.viz.filter_steps = 128, 64
+    cfg.mtl.epochs, cfg.mtl.batch_size, cfg.mtl.epoch_images = 1, 128, 25_000
+    cfg.mtl.tune_trials, cfg.mtl.tune_subset = 3, 5000
     return cfg
 
 
@@ -240,7 +252,7 @@ def known_keys(cfg: RunConfig) -> list[str]:
 # Fields that must be strictly positive; every other number must be >= 0.
 _POSITIVE = {"epochs", "batch_size", "lr", "max_iter", "dream_steps", "dream_seeds", "val_size",
              "search_epochs", "tune_trials", "tune_epochs", "seeds", "n_components", "octaves",
-             "scatter_points", "dream_lr", "blur_sigma", "samples"}
+             "scatter_points", "dream_lr", "blur_sigma", "samples", "pca_components"}
 
 
 def validate(cfg: RunConfig) -> None:

@@ -129,11 +129,11 @@ def deliverables(run_dir: Path, name: str | None, failed: list[str] | None = Non
 # Headline numbers of the final table: the first of each study's keys that exists in metrics.json.
 HEADLINES = {
     "pca": ("pca.cum_var.2",),
-    "perceptron": ("perceptron.0_1.test_acc", "perceptron.mean.test_acc"),
+    "perceptron": ("perceptron.0-1.test_acc",),
     "mlp": ("mlp.3_1.test_acc",),
     "cnn": ("cnn.4_1.test_acc",),
-    "viz": ("viz.dream.independent_prob", "viz.dream.prob"),
-    "mtl": ("mtl.single.items.test_acc", "mtl.best.items.test_acc"),
+    "viz": ("viz.dream.2.noise.p_independent",),
+    "mtl": ("mtl.single.items.test_acc",),
 }
 
 

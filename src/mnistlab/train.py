@@ -23,11 +23,11 @@ from torch import nn
 
 from mnistlab.errors import ConfigError, TrainingDiverged
 from mnistlab.hardware import configure_threads, cpu_has_fast_bf16, pick_device, use_bf16
-from mnistlab.log import log
+from mnistlab.log import log, progress
 from mnistlab.runs import atomic_path, atomic_write_json, read_json
 
 __all__ = ["Classification", "FitResult", "Task", "TrainSpec", "configure_threads", "cpu_has_fast_bf16", "evaluate",
-           "fit", "inference_time", "pick_device", "predict", "safe_load", "save_state", "seed_everything",
+           "fit", "pick_device", "predict", "safe_load", "save_state", "seed_everything",
            "to_tensors", "use_bf16"]
 
 Tensor = torch.Tensor
@@ -62,6 +62,7 @@ class Classification:
 class TrainSpec:
     epochs: int = 10
     batch_size: int = 128
+    epoch_images: int = 0  # images per epoch: 0 = all; N = a fresh seeded draw of N of them each epoch (short budgets)
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     schedule: str = "constant"  # constant | onecycle (cosine one-cycle over all steps)
@@ -80,7 +81,7 @@ class FitResult:
     name: str
     history: list[dict[str, float]] = field(default_factory=list)  # one dict per epoch
     train_s: float = 0.0  # wall time of the training epochs (without evaluation)
-    test_s: float = 0.0  # wall time of one inference pass over the test set
+    test_s: float = 0.0  # wall time of one inference pass over the test set (median over the epochs' passes)
     final: dict[str, float] = field(default_factory=dict)  # last epoch's metrics
     threads: int = 0  # torch threads used for training (CPU), see configure_threads
     train_cpu_s: float = 0.0  # CPU seconds of this process (all threads) over the training epochs
@@ -153,16 +154,19 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
     result, start = FitResult(name, threads=threads), 0
     if out_dir is not None:
         start = _resume(model, opt, gen, result, out_dir, spec)
-    log(f"{name}: {len(train[0])} examples, {spec.epochs} epochs of batch {spec.batch_size} on {dev.type}"
-        f"{f' ({threads} threads)' if dev.type == 'cpu' else ''}, {'bf16 autocast' if bf16 else 'fp32'}")
+    n = len(train[0])
+    seen = min(n, spec.epoch_images) if spec.epoch_images else n  # images drawn per epoch
+    log(f"{name}: {n} examples{f' ({seen} drawn per epoch)' if seen < n else ''}, {spec.epochs} epochs of batch "
+        f"{spec.batch_size} on {dev.type}{f' ({threads} threads)' if dev.type == 'cpu' else ''}, "
+        f"{'bf16 autocast' if bf16 else 'fp32'}")
     x, y = train[0].to(dev), train[1].to(dev)
-    n, steps_per_epoch = len(x), math.ceil(len(train[0]) / spec.batch_size)
+    steps_per_epoch = math.ceil(seen / spec.batch_size)
     writer = _tensorboard(out_dir, start)
     for epoch in range(start, spec.epochs):
         model.train()
-        perm = torch.randperm(n, generator=gen).to(dev)
+        perm = torch.randperm(n, generator=gen)[:seen].to(dev)
         t0, c0, loss_sum, counts = time.perf_counter(), time.process_time(), torch.zeros((), device=dev), {}
-        for i in _progress(steps_per_epoch, f"{name} {epoch + 1}/{spec.epochs}"):
+        for i in progress(range(steps_per_epoch), f"{name} {epoch + 1}/{spec.epochs}", unit="step"):
             for g in opt.param_groups:
                 g["lr"] = _lr_at(spec, epoch * steps_per_epoch + i, spec.epochs * steps_per_epoch)
             idx = perm[i * spec.batch_size:(i + 1) * spec.batch_size]
@@ -182,21 +186,22 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
         _check_weights(model, name, epoch, steps_per_epoch - 1)
         result.train_s += time.perf_counter() - t0
         result.train_cpu_s += time.process_time() - c0  # all threads: robust to other processes' load
-        row = {"epoch": epoch + 1, "loss": float(loss_sum) / n, "train_s": result.train_s,
+        row = {"epoch": epoch + 1, "loss": float(loss_sum) / seen, "train_s": result.train_s,
                "train_cpu_s": result.train_cpu_s,
-               **{f"train_{k}": float(v) / n for k, v in counts.items()}}
-        if test is not None:
+               **{f"train_{k}": float(v) / seen for k, v in counts.items()}}
+        if test is not None:  # one inference pass over the held-out set, timed: test_s comes from these passes
+            t1, c1 = time.perf_counter(), time.process_time()
             row.update({f"test_{k}": v for k, v in evaluate(model, task, *test, spec.eval_batch, bf16).items()})
+            row["eval_s"], row["eval_cpu_s"] = time.perf_counter() - t1, time.process_time() - c1
         result.history.append(row)
         _log_epoch(name, row, spec.epochs, writer)
         if on_epoch:
             on_epoch(row)
-        if out_dir is not None:
+        if out_dir is not None and epoch + 1 < spec.epochs:  # after the last epoch model.pt is written instead
             _save_checkpoint(model, opt, gen, result, out_dir, spec, epoch + 1)
     if writer:
         writer.close()
-    if test is not None:
-        result.test_s, result.test_cpu_s = inference_time(model, test[0], spec.eval_batch, bf16)
+    result.test_s, result.test_cpu_s = _median_eval(result.history)
     result.final = dict(result.history[-1]) if result.history else {}
     if out_dir is not None:
         _save_finished(model, result, out_dir, spec)
@@ -204,24 +209,15 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
 
 
 # ---------------------------------------------------------------- helpers of fit
-def inference_time(model: nn.Module, x: Tensor, batch: int = 256, bf16: bool = False,
-                   repeats: int = 3) -> tuple[float, float]:
-    """(wall, CPU) seconds of one inference pass over x (N, ...), each the median of `repeats` passes: one
-    pass is short (about a second for 10,000 images) and a busy machine makes single timings jumpy."""
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        predict(model, x, batch, bf16)
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return sorted(wall)[len(wall) // 2], sorted(cpu)[len(cpu) // 2]
-
-
-def _progress(steps: int, desc: str) -> Any:
-    """range(steps) with a tqdm bar on a terminal; a plain range when stderr is not a TTY (logs, tests)."""
-    from tqdm import tqdm
-
-    return tqdm(range(steps), desc=desc, leave=False, unit="step", disable=None, dynamic_ncols=True)
+def _median_eval(history: list[dict[str, float]]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one inference pass over the held-out set: the median over the epochs' evaluation
+    passes (each epoch evaluates once anyway, so timing costs no extra pass; the median drops the first pass's
+    warm-up and a busy machine's outliers). (0, 0) without evaluations."""
+    walls = sorted(r["eval_s"] for r in history if "eval_s" in r)
+    cpus = sorted(r["eval_cpu_s"] for r in history if "eval_cpu_s" in r)
+    if not walls:
+        return 0.0, 0.0
+    return walls[len(walls) // 2], cpus[len(cpus) // 2] if cpus else 0.0
 
 
 def _check_finite(loss: Tensor, name: str, epoch: int, step: int) -> None:
@@ -238,7 +234,8 @@ def _check_weights(model: nn.Module, name: str, epoch: int, step: int) -> None:
 
 
 def _log_epoch(name: str, row: dict[str, float], epochs: int, writer: Any) -> None:
-    parts = [f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "train_s", "train_cpu_s")]
+    parts = [f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "train_s", "train_cpu_s", "eval_s",
+                                                                "eval_cpu_s")]
     log(f"{name} epoch {row['epoch']}/{epochs} {' '.join(parts)} ({row['train_s']:.1f} s)")
     if writer:
         for k, v in row.items():

@@ -9,7 +9,7 @@ models of the study train on the same tensors and report the same accuracy keys.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -27,13 +27,19 @@ def _fast_layout(model: nn.Module) -> nn.Module:
     return model.to(memory_format=torch.channels_last)
 
 
-def he_init(block: nn.Sequential) -> nn.Sequential:
-    """He (Kaiming) uniform weights for ReLU nets, zero biases. PyTorch's default (uniform +-1/sqrt(fan_in)) halves
-    the signal's scale at each ReLU layer; through this net's five dense layers the logits start tiny and the first
-    epoch is lost: on 12,000 images, one epoch reaches 86.9% test accuracy with He init against 75.4% with the
-    default and 81.2% with Glorot (Keras' default) (docs/BENCHMARKS.md). Applied per block as it is built, so the
-    random stream is consumed in the same order in every net: the MTL trunk and items head start from exactly the
-    weights of the single items net."""
+def he_init(make: Callable[[], nn.Sequential]) -> nn.Sequential:
+    """The block `make()` builds, with He (Kaiming) uniform weights for ReLU nets and zero biases. PyTorch's
+    default (uniform +-1/sqrt(fan_in)) halves the signal's scale at each ReLU layer; through this net's five dense
+    layers the logits start tiny and the first epoch is lost: on 12,000 images, one epoch reaches 86.9% test
+    accuracy with He init against 75.4% with the default and 81.2% with Glorot (Keras' default)
+    (docs/BENCHMARKS.md). The block is first built on the meta device, so the default init (as costly as this
+    one for 23M weights) is never computed. Applied per block as it is built, so the random stream is consumed
+    in the same order in every net: the MTL trunk and items head start from exactly the weights of the single
+    items net. Built inside `with torch.device("meta")`, the block stays there (parameter counts for free)."""
+    device = torch.empty(0).device  # the caller's default device: cpu, or meta for a free parameter count
+    with torch.device("meta"):
+        block = make()
+    block = block.to_empty(device=device)
     for m in block:
         if isinstance(m, nn.Conv2d | nn.Linear):
             nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
@@ -43,7 +49,7 @@ def he_init(block: nn.Sequential) -> nn.Sequential:
 
 def trunk() -> nn.Sequential:
     """Conv stack + the dense 3136 layer, shared by both tasks in the MTL net. Output (B, 3136)."""
-    return he_init(nn.Sequential(
+    return he_init(lambda: nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 14, 14)
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 64, 7, 7)
         nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(),  # (B, 128, 7, 7)
@@ -53,13 +59,17 @@ def trunk() -> nn.Sequential:
 
 def head(n_out: int, widths: Sequence[int] = (1024, 100)) -> nn.Sequential:
     """Dense 3136 -> 1024 -> 100 -> n_out (ReLU between, logits out)."""
-    layers: list[nn.Module] = []
-    w_in = 3136
-    for w in widths:
-        layers += [nn.Linear(w_in, w), nn.ReLU()]
-        w_in = w
-    layers.append(nn.Linear(w_in, n_out))
-    return he_init(nn.Sequential(*layers))
+
+    def make() -> nn.Sequential:
+        layers: list[nn.Module] = []
+        w_in = 3136
+        for w in widths:
+            layers += [nn.Linear(w_in, w), nn.ReLU()]
+            w_in = w
+        layers.append(nn.Linear(w_in, n_out))
+        return nn.Sequential(*layers)
+
+    return he_init(make)
 
 
 def build_single(n_out: int) -> nn.Sequential:

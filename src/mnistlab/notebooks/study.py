@@ -91,10 +91,12 @@ nbtools.classify_test_images(run, cnn41, (1, 7))
 # Filters of every conv layer, activation maps for a test '2' and a test '9', and DeepDream images that maximise
 # the logit of class 2 or 9, scored by the 4.1 CNN and by an independently trained model. The dream is one render
 # loop (`render`) over an objective (the class logit, minus the L2 and total-variation penalties) with jitter,
-# blur, clipping and normalised gradient steps.
+# blur, clipping and normalised gradient steps. Dreams from noise are parameterised by the coefficients of the
+# training digits' leading principal components (`PCAImage`), with a Gaussian prior on them (`pca_prior`).
 
 # %%
-show_source("mnistlab.viz.objectives:class_logit", "mnistlab.viz.objectives:tv", "mnistlab.viz.dream:render")
+show_source("mnistlab.viz.objectives:class_logit", "mnistlab.viz.objectives:tv", "mnistlab.viz.objectives:pca_prior",
+            "mnistlab.viz.dream:PCAImage", "mnistlab.viz.dream:render")
 
 # %%
 run.show("viz")

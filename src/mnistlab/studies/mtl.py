@@ -127,7 +127,7 @@ def digest(model: nn.Module) -> str:
 
 def train_spec(cfg: RunConfig, adam: dict[str, float], seed: int, epochs: int | None = None) -> TrainSpec:
     m = cfg.mtl
-    return TrainSpec(epochs=epochs or m.epochs, batch_size=m.batch_size, lr=adam["lr"],
+    return TrainSpec(epochs=epochs or m.epochs, batch_size=m.batch_size, epoch_images=m.epoch_images, lr=adam["lr"],
                      betas=(adam["beta1"], adam["beta2"]), schedule=m.schedule, seed=seed)
 
 
@@ -221,7 +221,8 @@ def aggregate(rows: list[dict[str, Any]], specs: list[ModelSpec]) -> list[dict[s
 
 def params_table() -> list[dict[str, Any]]:
     """Parameters of the two single-task nets together against the one multi-task net."""
-    items, groups, mtl = (param_count(m) for m in (build_single(ITEMS), build_single(GROUPS), MultiTaskNet()))
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        items, groups, mtl = (param_count(m) for m in (build_single(ITEMS), build_single(GROUPS), MultiTaskNet()))
     return [{"model": "single items net", "params": items}, {"model": "single groups net", "params": groups},
             {"model": "two single nets", "params": items + groups}, {"model": "MTL net", "params": mtl},
             {"model": "MTL / two single", "params": round(mtl / (items + groups), 4)}]

@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.linear_model import Perceptron as SkPerceptron
-from tqdm import tqdm
 
 from mnistlab.config import RunConfig, parse_pairs
 from mnistlab.data import flatten, load_dataset, select_pair, to_signed
-from mnistlab.log import log
+from mnistlab.log import log, progress
 from mnistlab.models.perceptron import error_rate, train
 from mnistlab.plots import perceptron as plots
 from mnistlab.plots import save_figure
@@ -126,7 +125,7 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     pairs = parse_pairs(c.pairs)
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     runs: dict[str, list[dict[str, Any]]] = {}
-    for (a, b), seed in tqdm(list(itertools.product(pairs, seeds)), desc="perceptron pairs", leave=False):
+    for (a, b), seed in progress(list(itertools.product(pairs, seeds)), "perceptron pairs"):
         res = cached_fit(out / "pairs", data, a, b, c.max_iter, seed, c.subset, sklearn=True)
         runs.setdefault(res["pair"], []).append(res)
         log(f"[perceptron] {res['pair']} seed {seed}: {res['iters']} it., test {res['test_acc']:.4f} "
@@ -137,7 +136,7 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     budget = c.all_pairs_max_iter or c.max_iter
     if c.all_pairs:  # extra: all 45 pairs, first seed, reusing the fits above when the budget is the same
         reuse = first if budget == c.max_iter else {}
-        for a, b in tqdm(list(itertools.combinations(range(10), 2)), desc="all 45 pairs", leave=False):
+        for a, b in progress(list(itertools.combinations(range(10), 2)), "all 45 pairs"):
             key = f"{a}-{b}"
             every[key] = reuse.get(key) or cached_fit(out / "pairs", data, a, b, budget, cfg.seed, c.subset,
                                                       sklearn=False)

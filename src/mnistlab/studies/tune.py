@@ -52,8 +52,8 @@ def settings(cfg: RunConfig) -> dict[str, Any]:
     """Everything a trial's result depends on (not the trial budget)."""
     m = cfg.mtl
     return {"seed": cfg.seed, "subset": m.subset, "val_size": m.val_size, "tune_subset": m.tune_subset,
-            "tune_epochs": m.tune_epochs, "batch_size": m.batch_size, "schedule": m.schedule, "lambda": LAMBDA,
-            "space": SPACE_VERSION, "data_dir": bool(cfg.data_dir)}
+            "tune_epochs": m.tune_epochs, "batch_size": m.batch_size, "epoch_images": m.epoch_images,
+            "schedule": m.schedule, "lambda": LAMBDA, "space": SPACE_VERSION, "data_dir": bool(cfg.data_dir)}
 
 
 def study_name(cfg: RunConfig) -> str:

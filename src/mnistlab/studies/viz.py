@@ -45,6 +45,8 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
         raise ConfigError(f"viz.independent must be one of {', '.join(JUDGES)}, got {v.independent!r}")
     if v.dream_objective not in ("logit", "margin"):
         raise ConfigError(f"viz.dream_objective must be logit or margin, got {v.dream_objective!r}")
+    if v.dream_param not in ("pca", "pixel"):
+        raise ConfigError(f"viz.dream_param must be pca or pixel, got {v.dream_param!r}")
     targets = parse_classes(v.dream_classes)
     out = rd.study_dir(NAME)
     device = pick_device(cfg.device)
@@ -56,7 +58,8 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     summary["filters"] = filter_figures(cnn, out)
     summary["activations"] = activation_figures(cnn, digits, out)
     summary["preferred_inputs"] = preferred_inputs(cnn, v, cfg.seed, out)
-    dream_summary, metrics = dreams(cnn, judge, digits, targets, cfg, rd, out)
+    basis = prior_basis(data, v.pca_components, cfg.cnn.subset) if v.dream_param == "pca" else None
+    dream_summary, metrics = dreams(cnn, judge, digits, targets, cfg, rd, out, basis)
     summary["dreams"] = dream_summary
     metrics[f"{NAME}.cnn_4_1.test_acc"] = models["cnn_4_1"]["test_acc"]
     metrics[f"{NAME}.independent.test_acc"] = models["independent"]["test_acc"]
@@ -180,12 +183,23 @@ def preferred_inputs(cnn: nn.Module, v: VizConfig, seed: int, out: Path) -> dict
 
 
 # ---------------------------------------------------------------- DeepDream
+def prior_basis(data: Dataset, k: int, subset: int = 0) -> D.PCABasis:
+    """The first k principal components of the MNIST training images (all 60,000; the first `subset` in smoke
+    runs) that parameterise the dreams from noise. Class labels play no part: the prior knows what digits look
+    like in general, not what a 2 looks like."""
+    x = data.train.x[:subset or None].reshape(-1, 28 * 28)
+    return D.PCABasis.fit(torch.from_numpy(x.astype(np.float32) / 255.0), k)
+
+
 def dream_objective(v: VizConfig, target: int, kind: str) -> tuple[O.Objective, O.Objective]:
     """(objective, penalty) of a dream. Objective: the target's logit (from a real digit optionally plus
-    conv3's energy, classic DeepDream). Penalty from noise: L2 (towards the black background), TV and the
-    border frame; from a real digit: the squared change from the start image, TV and new ink in the frame, so
-    the dream amplifies the class while staying close to the digit."""
+    conv3's energy, classic DeepDream). Penalty from noise: L2 (pixel: towards the black background; pca: the
+    Gaussian prior on the whitened coefficients), TV and the border frame; from a real digit: the squared change
+    from the start image, TV and new ink in the frame, so the dream amplifies the class while staying close to
+    the digit."""
     objective = O.class_margin(target) if v.dream_objective == "margin" else O.class_logit(target)
+    if kind == "noise" and v.dream_param == "pca":
+        return objective, v.pca_prior * O.pca_prior() + v.pca_tv * O.tv() + v.border * O.border(v.border_margin)
     if kind == "noise":
         return objective, v.l2 * O.l2() + v.tv * O.tv() + v.border * O.border(v.border_margin)
     if v.real_energy:
@@ -193,16 +207,22 @@ def dream_objective(v: VizConfig, target: int, kind: str) -> tuple[O.Objective, 
     return objective, v.real_anchor * O.l2("start") + v.tv * O.tv() + v.border * O.border(v.border_margin, "start")
 
 
-def dream_starts(v: VizConfig, kind: str, digit: np.ndarray, seeds: list[int]) -> torch.Tensor:
-    """(S, 1, 28, 28): dim uniform noise, one seeded image per seed, or S copies of the real digit."""
+def dream_starts(v: VizConfig, kind: str, digit: np.ndarray, seeds: list[int],
+                 basis: D.PCABasis | None = None) -> torch.Tensor:
+    """(S, 1, 28, 28): one seeded noise image per seed (pixel: dim uniform noise; pca: random coefficients
+    drawn from the prior), or S copies of the real digit."""
+    if kind == "noise" and basis is not None:
+        return basis.sample([10_000 + s for s in seeds], v.pca_init)
     if kind == "noise":
         return D.noise_image([10_000 + s for s in seeds], 28, v.init_noise)
     return torch.from_numpy(digit)[None, None].repeat(len(seeds), 1, 1, 1)
 
 
 def dreams(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.ndarray], targets: list[int], cfg: RunConfig,
-           rd: RunDir, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every (target, kind, seed) dream, its probabilities under both models, figures, arrays and metrics."""
+           rd: RunDir, out: Path, basis: D.PCABasis | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every (target, kind, seed) dream, its probabilities under both models, figures, arrays and metrics.
+    With `basis`, dreams from noise use the PCA parameterisation; dreams from a real digit always use pixels
+    (they must be free to change single strokes of that digit)."""
     v = cfg.viz
     seeds = [cfg.seed + k for k in range(v.dream_seeds)]
     rows, table, traces, arrays = [], [], {}, {}
@@ -211,8 +231,9 @@ def dreams(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.ndarray], targ
         for kind in ("noise", "real"):
             spec = render_spec(v, v.dream_steps, v.octaves if kind == "noise" else 1)
             objective, penalty = dream_objective(v, target, kind)
-            result = D.render(cnn, objective, dream_starts(v, kind, digits[target], seeds), spec, seed=seeds,
-                              penalty=penalty)
+            prior = basis if kind == "noise" else None
+            result = D.render(cnn, objective, dream_starts(v, kind, digits[target], seeds, prior), spec, seed=seeds,
+                              penalty=penalty, basis=prior)
             batch, trace = result.images, np.asarray(result.trace)  # (S, 1, 28, 28), (steps, S)
             p_cnn, p_judge = D.probabilities(cnn, batch), D.probabilities(judge, batch)
             row = _dream_row(target, kind, seeds, batch, p_cnn, p_judge)
@@ -235,9 +256,10 @@ def dreams(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.ndarray], targ
     with atomic_path(out / "dreams.npz") as tmp:
         np.savez_compressed(tmp, **arrays)
     save_figure(plots.plot_dreams(rows, _judge_label(v.independent)), out / "figures" / "dreams")
-    switch = v.dream_steps // v.octaves + (v.dream_steps % v.octaves > 0) if v.octaves == 2 else None
+    pixel_octaves = v.octaves == 2 and basis is None
+    switch = v.dream_steps // v.octaves + (v.dream_steps % v.octaves > 0) if pixel_octaves else None
     save_figure(plots.plot_trace(traces, switch), out / "figures" / "dream_trace")
-    summary = {"seeds": seeds, "independent": v.independent, "table": table,
+    summary = {"seeds": seeds, "independent": v.independent, "table": table, "noise_param": v.dream_param,
                "settings": dataclasses.asdict(v),
                "start_p_cnn": {str(r["target"]): r["p_start"] for r in rows if "p_start" in r}}
     return summary, metrics

@@ -5,8 +5,11 @@ robustness transforms x one render loop.
   maximises an objective (e.g. `class_logit(2)`) and minimises a penalty built the same way (e.g.
   `1e-3 * l2() + 0.1 * tv()`); the objective's gradient is normalised before the penalty's is added, so
   penalty weights are in pixel units, independent of the model's logit scale.
-- The parameterisation (`PixelImage`) is the image itself in [0, 1], optionally at a coarser resolution first
-  (octaves): a 14x14 image upsampled to 28x28 can only hold coarse strokes, the 28x28 stage then adds detail.
+- The parameterisation is either the image itself (`PixelImage`, pixels in [0, 1], optionally at a coarser
+  resolution first: a 14x14 image upsampled to 28x28 can only hold coarse strokes, the 28x28 stage then adds
+  detail), or whitened coefficients on the first k principal components of the training digits (`PCAImage`):
+  every image it can express is a blend of 'eigen-digits', so the ascent can only draw digit-like strokes,
+  and an L2 penalty on the whitened coefficients is a Gaussian prior fitted on the training set.
 - Transforms are applied to the image on its way into the model at every step: roll jitter of a few pixels
   and an optional small random rescale, so that the image has to work at several positions, not one pixel grid.
   Each image of a batch has its own seeded generator.
@@ -63,6 +66,80 @@ class PixelImage:
     @torch.no_grad()
     def blur_(self, sigma: float) -> None:
         self.param.copy_(gaussian_blur(self.param, sigma))
+
+    def code(self) -> Tensor | None:
+        """The free variables other than pixels, for penalties on them: none here."""
+        return None
+
+    def smooth_grad(self, grad: Tensor, sigma: float) -> Tensor:
+        """Low-pass the class gradient (sigma in pixels of the full image): strokes, not pixel-period stripes."""
+        return gaussian_blur(grad, sigma * grad.shape[-1] / self.full) if sigma > 0 else grad
+
+
+@dataclass(frozen=True)
+class PCABasis:
+    """The first k principal components of the training images: mean (784,), components (k, 784) with unit
+    rows, sigma (k,) the standard deviation of the training images along each (pixels in [0, 1])."""
+
+    mean: Tensor
+    components: Tensor
+    sigma: Tensor
+
+    @staticmethod
+    def fit(x: Tensor, k: int) -> PCABasis:
+        """From training images x (N, 784) float in [0, 1]: eigenvectors of the 784 x 784 covariance matrix
+        (exact, float64; the sign of each component does not matter for a dream)."""
+        x = x.double()
+        mean = x.mean(0)
+        xc = x - mean
+        values, vectors = torch.linalg.eigh(xc.T @ xc / (len(x) - 1))  # ascending
+        top = torch.argsort(values, descending=True)[:k]
+        return PCABasis(mean.float(), vectors[:, top].T.contiguous().float(), values[top].clamp_min(0).sqrt().float())
+
+    def sample(self, seeds: Sequence[int], scale: float = 0.5) -> Tensor:
+        """Random digit-like starts (len(seeds), 1, 28, 28): whitened coefficients drawn from N(0, scale^2), one
+        seeded generator per image, mapped to pixels and clipped to [0, 1]."""
+        z = torch.cat([torch.randn(1, len(self.sigma), generator=torch.Generator().manual_seed(s)) for s in seeds])
+        side = int(len(self.mean) ** 0.5)
+        return (self.mean + (scale * z * self.sigma) @ self.components).clamp(0, 1).view(len(z), 1, side, side)
+
+
+class PCAImage:
+    """The image as whitened PCA coefficients z (B, k): image = clip(mean + (sigma * z) @ components, 0, 1).
+    A start image is projected onto the basis; `code()` is z, for the Gaussian prior penalty `pca_prior`.
+    Octaves and blurs do not apply: the leading components are the coarse scale, and every image the basis can
+    express is already as smooth as the training digits."""
+
+    def __init__(self, init: Tensor, basis: PCABasis) -> None:
+        self.full, self.basis = init.shape[-1], basis
+        self.param = self._project(init).requires_grad_(True)
+
+    def _project(self, images: Tensor) -> Tensor:
+        b = self.basis
+        return ((images.reshape(len(images), -1) - b.mean) @ b.components.T / b.sigma).detach().clone()
+
+    def rescale(self, size: int) -> None:
+        pass
+
+    def image(self) -> Tensor:
+        b = self.basis
+        flat = b.mean + (self.param * b.sigma) @ b.components  # (B, 784)
+        return flat.clamp(0, 1).view(len(flat), 1, self.full, self.full)
+
+    @torch.no_grad()
+    def step_(self, grad: Tensor, lr: float) -> None:
+        """Normalised gradient ascent on z: each image's coefficients move by lr * grad / mean|grad|."""
+        scale = grad.abs().mean(dim=1, keepdim=True).clamp_min(1e-12)
+        self.param.add_(grad / scale, alpha=lr)
+
+    def blur_(self, sigma: float) -> None:
+        pass
+
+    def code(self) -> Tensor | None:
+        return self.param
+
+    def smooth_grad(self, grad: Tensor, sigma: float) -> Tensor:
+        return grad  # the components are smooth already
 
 
 def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
@@ -149,7 +226,8 @@ def octave_sizes(full: int, octaves: int) -> list[int]:
 
 
 def render(model: nn.Module, objective: Objective, start: Tensor, spec: RenderSpec,
-           seed: int | Sequence[int] = 0, penalty: Objective | None = None) -> RenderResult:
+           seed: int | Sequence[int] = 0, penalty: Objective | None = None, basis: PCABasis | None = None,
+           ) -> RenderResult:
     """Maximise `objective` minus `penalty` by gradient ascent on images that start at `start` (B, 1, H, W)
     in [0, 1].
 
@@ -159,7 +237,8 @@ def render(model: nn.Module, objective: Objective, start: Tensor, spec: RenderSp
     summed objective the same weights then drown the class signal.) The sum is normalised again for the step.
     Image k draws its jitter from a generator seeded with seeds[k] (an int `seed` means seed + k), so the same
     seed and start give the same image, alone or in any batch. The model is put in eval mode; its parameters get
-    no gradient (their requires_grad flags are restored afterwards)."""
+    no gradient (their requires_grad flags are restored afterwards). With `basis`, the image is parameterised
+    by its whitened PCA coefficients (`PCAImage`, one scale) instead of its pixels."""
     model.eval()
     device = next(model.parameters()).device
     seeds = [seed + k for k in range(len(start))] if isinstance(seed, int) else list(seed)
@@ -168,9 +247,10 @@ def render(model: nn.Module, objective: Objective, start: Tensor, spec: RenderSp
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     start = start.to(device).float()
     transforms = [roll_jitter(spec.jitter), random_scale(spec.scale)]
-    sizes = octave_sizes(start.shape[-1], spec.octaves)
+    sizes = octave_sizes(start.shape[-1], spec.octaves if basis is None else 1)
     per_octave = [spec.steps // len(sizes) + (i < spec.steps % len(sizes)) for i in range(len(sizes))]
-    param = PixelImage(start, sizes[0])
+    param: PixelImage | PCAImage = PixelImage(start, sizes[0]) if basis is None else PCAImage(start, _on(basis,
+                                                                                                     device))
     trace: list[list[float]] = []
     penalties: list[list[float]] = []
     grads_were = [p.requires_grad for p in model.parameters()]
@@ -199,7 +279,11 @@ def render(model: nn.Module, objective: Objective, start: Tensor, spec: RenderSp
     return RenderResult(final, trace, penalties)
 
 
-def _class_gradient(model: nn.Module, objective: Objective, param: PixelImage, transforms: list[Transform],
+def _on(basis: PCABasis, device: torch.device) -> PCABasis:
+    return PCABasis(basis.mean.to(device), basis.components.to(device), basis.sigma.to(device))
+
+
+def _class_gradient(model: nn.Module, objective: Objective, param: PixelImage | PCAImage, transforms: list[Transform],
                     gens: list[torch.Generator], acts: dict[str, Tensor], start: Tensor, spec: RenderSpec,
                     ) -> tuple[Tensor, Probe, Tensor]:
     """The objective's gradient with respect to the parameter, averaged over `spec.samples` randomly transformed
@@ -211,13 +295,13 @@ def _class_gradient(model: nn.Module, objective: Objective, param: PixelImage, t
         x = image
         for t in transforms:
             x = t(x, gens)
-        probe = Probe(image, model(x), acts, start)
+        probe = Probe(image, model(x), acts, start, param.code())
         score = objective(probe)  # (B,)
         total += torch.autograd.grad(score.sum(), param.param, retain_graph=k == spec.samples - 1)[0]
         scores += score.detach()
-    if spec.grad_sigma > 0:  # low-pass the class signal: strokes, not pixel-period stripes
-        total = gaussian_blur(total, spec.grad_sigma * total.shape[-1] / start.shape[-1])
-    total = total / total.abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+    total = param.smooth_grad(total, spec.grad_sigma)
+    dims = tuple(range(1, total.dim()))  # per image: pixels (1, H, W) or coefficients (k,)
+    total = total / total.abs().mean(dim=dims, keepdim=True).clamp_min(1e-12)
     return scores / spec.samples, probe, total
 
 

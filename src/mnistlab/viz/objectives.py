@@ -21,6 +21,7 @@ class Probe:
     logits: Tensor  # (B, classes) pre-softmax outputs of the model for the transformed image
     acts: dict[str, Tensor]  # hooked outputs: 'convK' (B, C, H, W) pre-ReLU, 'convK.relu' after it
     start: Tensor  # (B, 1, 28, 28) the image the render started from
+    code: Tensor | None = None  # the parameterisation's free variables, e.g. whitened PCA coefficients (B, k)
 
 
 class Objective:
@@ -154,3 +155,17 @@ def tv() -> Objective:
         return dx + dy
 
     return Objective(fn, "tv")
+
+
+def pca_prior() -> Objective:
+    """Sum of squared whitened PCA coefficients: minus the log-density of a Gaussian fitted to the training
+    digits, up to a constant (each coefficient is the image's offset from the mean digit along one principal
+    component, in units of that component's standard deviation). Subtract it as a penalty: it keeps a dream
+    as typical of the training images as the class score allows. Zero for a pixel parameterisation."""
+
+    def fn(p: Probe) -> Tensor:
+        if p.code is None:
+            return torch.zeros(len(p.image), device=p.image.device)
+        return p.code.pow(2).sum(dim=1)
+
+    return Objective(fn, "pca_prior")

@@ -52,6 +52,7 @@ def viz(r: Results) -> dict[str, Any]:
         "n_dreams": str(n_dreams), "all_hit": not missed, "missed": and_list(missed) if missed else "",
         "cnn_missed": and_list(missed_cnn) if missed_cnn else "",
         "steps": str(settings.get("dream_steps", "")), "octaves": str(settings.get("octaves", "")),
+        "pca": settings.get("dream_param", "pixel") == "pca", "pca_k": str(settings.get("pca_components", "")),
         "dream_seeds": str(len(dreams.get("seeds", []))),
         "dreams_wide": len(dreams.get("seeds", [])) > 3,  # one column per seed: a wide figure needs the full width
         "noise_weaker": _noise_weaker(r),

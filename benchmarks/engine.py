@@ -119,9 +119,10 @@ def accuracy(a: argparse.Namespace) -> dict[str, Any]:
             seed_everything(0)
             spec = TrainSpec(epochs=a.acc_epochs, batch_size=128, lr=2e-3, schedule="onecycle", label_smoothing=0.1,
                              precision=precision, channels_last=image)
-            res = fit(create(model), train, spec, name=f"{model} {precision}", test=val, device="cpu")
-            out[f"{model} {precision}"] = {"val_acc": res.final["test_acc"], "train_s": res.train_s,
-                                           "curve": [h["test_acc"] for h in res.history]}
+            res = fit(create(model), train, spec, name=f"{model} {precision}", test=val, device="cpu",
+                      held_out="val")
+            out[f"{model} {precision}"] = {"val_acc": res.final["val_acc"], "train_s": res.train_s,
+                                           "curve": [h["val_acc"] for h in res.history]}
             print(model, precision, out[f"{model} {precision}"], flush=True)
     return out
 

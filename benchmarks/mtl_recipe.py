@@ -1,13 +1,17 @@
-"""Study 6 recipe checks: how the single items net's test accuracy depends on weight init and epochs.
+"""Study 6 recipe checks: how the single items net's validation accuracy depends on weight init, epochs and the
+number of images seen. Every number is on the study's validation slice (5,000 training images, seed 0, the
+slice Optuna tunes on); the test split plays no part, since these runs choose the profiles' settings.
 
-  init    one epoch (one-cycle) on the first N training images for three weight inits: PyTorch's default
-          (uniform +-1/sqrt(fan_in)), Glorot uniform (Keras' default) and He uniform (what the study uses);
-          test accuracy on the first 2,000 test images.
-  single  the single items net on all 60,000 training images for E epochs (one-cycle), test accuracy per epoch
-          on the full test split: the basis for the `full` and `quick` profiles' epochs.
+  init    one epoch (one-cycle) on the first N images of the rest of train for three weight inits: PyTorch's
+          default (uniform +-1/sqrt(fan_in)), Glorot uniform (Keras' default) and He uniform (what the study uses).
+  single  the single items net on the other 55,000 training images for E epochs (one-cycle), validation accuracy
+          per epoch: the basis for the `full` profile's epochs.
+  short   one short epoch on a seeded draw of N images (`mtl.epoch_images`) at several batch sizes and peak
+          learning rates: the basis for the `quick` profile.
 
 Usage: python benchmarks/mtl_recipe.py init [--n 12000]
-       python benchmarks/mtl_recipe.py single --epochs 6 [--batch 256] [--lr 0.0015]"""
+       python benchmarks/mtl_recipe.py single --epochs 6 [--batch 256] [--lr 0.0015]
+       python benchmarks/mtl_recipe.py short [--n 20000,25000,30000] [--grid 128:1e-3,128:2e-3,256:1.5e-3]"""
 
 from __future__ import annotations
 
@@ -39,43 +43,59 @@ def reinit(model: nn.Module, kind: str) -> None:
                 nn.init.zeros_(m.bias)
 
 
-def train(epochs: int, batch: int, lr: float, train, test, init: str = "he") -> list[dict[str, float]]:
+def train(epochs: int, batch: int, lr: float, train, val, init: str = "he",
+          epoch_images: int = 0) -> list[dict[str, float]]:
     from mnistlab.models.multitask import SingleTask, build_single
     from mnistlab.train import TrainSpec, fit
 
     torch.manual_seed(0)
     model = build_single(10)
     reinit(model, init)
-    spec = TrainSpec(epochs=epochs, batch_size=batch, lr=lr, schedule="onecycle")
-    return fit(model, train, spec, name=f"{init}-e{epochs}-b{batch}", test=test, task=SingleTask("items"),
-               device="cpu").history
+    spec = TrainSpec(epochs=epochs, batch_size=batch, lr=lr, schedule="onecycle", epoch_images=epoch_images)
+    return fit(model, train, spec, name=f"{init}-e{epochs}-b{batch}", test=val, task=SingleTask("items"),
+               device="cpu", held_out="val").history
 
 
 def main() -> None:
     from mnistlab.data import load_dataset
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("init", "single"))
+    ap.add_argument("what", choices=("init", "single", "short"))
     ap.add_argument("--n", type=int, default=12000)
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--images", default="20000,25000,30000", help="short: images per epoch")
+    ap.add_argument("--grid", default="128:1e-3,128:2e-3,256:1.5e-3", help="short: batch:peak lr pairs")
     a = ap.parse_args()
+    from mnistlab.data import validation_split
+
     ds = load_dataset("fashion")
+    tr, va = validation_split(len(ds.train.x), 5000, 0)  # the mtl study's tuning slice (mtl.val_size, seed 0)
+    x, y = tensors(ds.train)
+    part, val = (x[tr], y[tr]), (x[va], y[va])
     print(f"date {time.strftime('%Y-%m-%d %H:%M')}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load avg {os.getloadavg()[0]:.1f}")
     if a.what == "init":
-        print(f"| init | test acc % (1 epoch, {a.n} images, bs 128, lr 1e-3) |\n| --- | --- |")
+        print(f"| init | val acc % (1 epoch, {a.n} images, bs 128, lr 1e-3) |\n| --- | --- |")
         for kind in ("default", "glorot", "he"):
-            hist = train(1, 128, 1e-3, tensors(ds.train, a.n), tensors(ds.test, 2000), kind)
-            print(f"| {kind} | {100 * hist[-1]['test_items']:.2f} |", flush=True)
+            hist = train(1, 128, 1e-3, (part[0][:a.n], part[1][:a.n]), val, kind)
+            print(f"| {kind} | {100 * hist[-1]['val_items']:.2f} |", flush=True)
+    elif a.what == "short":
+        print("| images | batch | peak lr | val acc % | train s |\n| --- | --- | --- | --- | --- |")
+        for n in (int(v) for v in a.images.split(",")):
+            for cell in a.grid.split(","):
+                batch, lr = cell.split(":")
+                hist = train(1, int(batch), float(lr), part, val, epoch_images=n)
+                print(f"| {n} | {batch} | {lr} | {100 * hist[-1]['val_items']:.2f} | {hist[-1]['train_s']:.0f} |",
+                      flush=True)
     else:
         t0 = time.process_time()
-        hist = train(a.epochs, a.batch, a.lr, tensors(ds.train), tensors(ds.test))
-        print(f"| epoch | train acc % | test acc % | wall s |  (batch {a.batch}, peak lr {a.lr}, one-cycle over "
+        hist = train(a.epochs, a.batch, a.lr, part, val)
+        print(f"| epoch | train acc % | val acc % | wall s |  (batch {a.batch}, peak lr {a.lr}, one-cycle over "
               f"{a.epochs} epochs)\n| --- | --- | --- | --- |")
         for h in hist:
-            print(f"| {h['epoch']} | {100 * h['train_items']:.2f} | {100 * h['test_items']:.2f} | "
+            print(f"| {h['epoch']} | {100 * h['train_items']:.2f} | {100 * h['val_items']:.2f} | "
                   f"{h['train_s']:.0f} |")
         print(f"process CPU time {time.process_time() - t0:.0f} s, load avg {os.getloadavg()[0]:.1f}")
 

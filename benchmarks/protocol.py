@@ -48,8 +48,9 @@ def run_candidate(name: str, data: Any, cand: dict[str, Any], val_size: int) -> 
     val = to_tensors(data.train.x[va], data.train.y[va])
     seed_everything(0)
     t0 = time.perf_counter()
-    res = fit(models.create(name), train, TrainSpec(seed=0, **cand), name=f"protocol {name}", test=val)
-    curve = [{"epoch": r["epoch"], "train_s": r["train_s"], "val_acc": r["test_acc"]} for r in res.history]
+    res = fit(models.create(name), train, TrainSpec(seed=0, **cand), name=f"protocol {name}", test=val,
+              held_out="val")
+    curve = [{"epoch": r["epoch"], "train_s": r["train_s"], "val_acc": r["val_acc"]} for r in res.history]
     return {"model": name, **cand, "curve": curve, "wall_s": time.perf_counter() - t0,
             "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M"), "val_size": val_size}
 

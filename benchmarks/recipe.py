@@ -46,8 +46,8 @@ def main() -> None:
     T.seed_everything(a.seed)
     spec = T.TrainSpec(epochs=a.epochs, batch_size=a.batch, lr=a.lr, schedule=a.schedule, precision=a.precision,
                        label_smoothing=a.label_smoothing, seed=a.seed, channels_last=image)
-    res = T.fit(create(a.model), train, spec, name=a.model, test=val, device="cpu")
-    print(json.dumps({"args": vars(a), "val_curve": [h["test_acc"] for h in res.history],
+    res = T.fit(create(a.model), train, spec, name=a.model, test=val, device="cpu", held_out="val")
+    print(json.dumps({"args": vars(a), "val_curve": [h["val_acc"] for h in res.history],
                       "train_acc": res.final["train_acc"], "train_s": res.train_s, "train_cpu_s": res.train_cpu_s}))
 
 

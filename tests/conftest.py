@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,38 @@ def fashion():
 
 def cleanup(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+# The one smoke run the slow end-to-end tests share: tiny subsets, the brief's three required lambdas and a 2-trial
+# Optuna study (the multi-task nets dominate its time), every other code path of the six studies and deliverables.
+SMOKE_ARGS = ("--profile", "smoke", "--set", "mtl.lambdas=0,0.5,1", "--set", "mtl.tune_trials=2")
+SMOKE_NAME = "Assignment2_Group_T"
+
+
+@dataclass
+class SmokeRun:
+    path: Path
+    tuned: subprocess.CompletedProcess[str]  # `mnistlab tune`, run first
+    ran: subprocess.CompletedProcess[str]  # `mnistlab run` on the same folder: six studies, notebook, report, bundle
+
+
+@pytest.fixture(scope="session")
+def smoke() -> Iterator[SmokeRun]:
+    """`mnistlab tune` then `mnistlab run` (all six studies and the three deliverables) into one folder, once per
+    test session, as a user would type them; one thread, so that numbers are bit-identical (see configure_threads).
+    Tests only read it; one that needs to change it works on `copy_run`."""
+    out = Path(tempfile.mkdtemp(prefix="mnistlab-smoke-")) / "run"
+    pin = {"MNISTLAB_THREADS": "1"}
+    tuned = run_cli("tune", *SMOKE_ARGS, "--out", str(out), env=pin)
+    assert tuned.returncode == 0, tuned.stderr[-3000:]
+    ran = run_cli("run", *SMOKE_ARGS, "--name", SMOKE_NAME, "--out", str(out), env=pin)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    yield SmokeRun(out, tuned, ran)
+    cleanup(out.parent)
+
+
+def copy_run(src: Path, dst: Path, weights: bool = False) -> Path:
+    """A copy of a run folder to change in a test; without `weights`, no checkpoints, TensorBoard logs or zips."""
+    skip = () if weights else ("*.pt", "tensorboard", "*.zip")
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*skip))
+    return dst

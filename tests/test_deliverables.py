@@ -4,31 +4,24 @@ checks behind them (word count, Typst warnings, unsafe zip paths, error cells) o
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import SMOKE_ARGS, SMOKE_NAME, SmokeRun, copy_run, run_cli
 from mnistlab.config import STUDIES
 from mnistlab.errors import UserError
 from mnistlab.report.context import TITLES
 
-NAME = "Assignment2_Group_T"
-# The smoke profile, with the multi-task sweep cut to the brief's three required lambdas and one Optuna trial: the
-# MTL nets dominate the smoke run's time, and every code path the report reads (tuning, sweep, uncertainty
-# weighting) still runs.
-RUN_ARGS = ("run", "--profile", "smoke", "--name", NAME, "--set", "mtl.lambdas=0,0.5,1", "--set", "mtl.tune_trials=1")
+NAME = SMOKE_NAME
+RUN_ARGS = ("run", *SMOKE_ARGS, "--name", NAME)  # the command the shared smoke run was made with
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture
+def smoke_run(smoke: SmokeRun) -> Path:
     """All six studies on tiny subsets, then notebook, report and bundle: the one command a user runs."""
-    out = tmp_path_factory.mktemp("deliverables") / "run"
-    res = run_cli(*RUN_ARGS, "--out", str(out))
-    assert res.returncode == 0, res.stderr[-3000:]
-    return out
+    return smoke.path
 
 
 def _pdf_text(path: Path) -> tuple[str, list[str]]:
@@ -97,8 +90,7 @@ def test_rerun_skips_finished_work(smoke_run: Path) -> None:
 
 
 def test_report_builds_with_a_failed_and_a_missing_study(smoke_run: Path, tmp_path: Path) -> None:
-    run = tmp_path / "partial"
-    shutil.copytree(smoke_run, run, ignore=shutil.ignore_patterns("*.pt", "tensorboard", "*.zip"))
+    run = copy_run(smoke_run, tmp_path / "partial")
     (run / "mtl" / ".done").unlink()  # missing
     (run / "perceptron" / ".done").unlink()  # failed
     metrics = json.loads((run / "metrics.json").read_text())

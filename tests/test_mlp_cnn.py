@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
 from mnistlab import config
 from mnistlab.models import create, param_count
 from mnistlab.runs import RunDir, read_json
@@ -19,13 +18,10 @@ MLP_NAMES = ["3_1", "3_2_depth3", "3_2_depth4", "3_2_depth5", "3_2_depth7"]
 CNN_NAMES = ["4_1", "4_2_shallow", "4_2_narrow", "4_2_wide", "4_2_deep"]
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("mlp_cnn") / "run"
-    res = run_cli("run", "mlp", "cnn", "--profile", "smoke", "--out", str(out), "--no-deliverables",
-                  env={"MNISTLAB_THREADS": "1"})
-    assert res.returncode == 0, res.stderr[-3000:]
-    return out
+@pytest.fixture
+def run_dir(smoke) -> Path:
+    """The shared smoke run (conftest.smoke): its mlp and cnn studies."""
+    return smoke.path
 
 
 def test_metrics_keys_and_values(run_dir: Path) -> None:

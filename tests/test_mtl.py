@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import run_cli
+from conftest import SMOKE_ARGS, copy_run, run_cli
 from mnistlab import config
 from mnistlab.data import ITEM_TO_GROUP
 from mnistlab.errors import ConfigError
@@ -131,17 +131,11 @@ def test_bad_settings_are_config_errors(item, message):
         mtl.check(config.build("smoke", [item]))
 
 
-SWEEP = ("--profile", "smoke", "--set", "mtl.lambdas=0,0.5,1")  # 3 lambdas + 2 single nets + uw: 6 models
-
-
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory):
-    """`mnistlab tune` with a 2-trial budget, then `mnistlab run mtl` on the same folder (reusing the study)."""
-    out = tmp_path_factory.mktemp("mtl") / "run"
-    pin = {"MNISTLAB_THREADS": "1"}  # bit-identical results need equal thread counts (see configure_threads)
-    tuned = run_cli("tune", *SWEEP, "--out", str(out), "--trials", "2", env=pin)
-    ran = run_cli("run", "mtl", *SWEEP, "--out", str(out), "--no-deliverables", env=pin)
-    return out, tuned, ran
+@pytest.fixture
+def swept(smoke):
+    """The shared smoke run (conftest.smoke): `mnistlab tune` with a 2-trial budget, then `mnistlab run` on the same
+    folder, whose mtl study (3 lambdas + 2 single nets + uw: 6 models) reuses the Optuna study."""
+    return smoke.path, smoke.tuned, smoke.ran
 
 
 def test_two_trial_tuning_writes_its_study(swept):
@@ -181,14 +175,15 @@ def test_a_tiny_sweep_end_to_end(swept):
 
 
 @pytest.mark.slow
-def test_a_deleted_model_is_retrained_alone(swept):
+def test_a_deleted_model_is_retrained_alone(swept, tmp_path):
     out, _, ran = swept
     assert ran.returncode == 0, ran.stderr
+    out = copy_run(out, tmp_path / "run", weights=True)
     before = read_json(out / "metrics.json")
     (out / "mtl" / ".done").unlink()
     for name in ("model.pt", "history.json"):
         (out / "mtl" / "lambda_0.5-s0" / name).unlink()
-    res = run_cli("run", "mtl", *SWEEP, "--out", str(out), "--no-deliverables", env={"MNISTLAB_THREADS": "1"})
+    res = run_cli("run", "mtl", *SMOKE_ARGS, "--out", str(out), "--no-deliverables", env={"MNISTLAB_THREADS": "1"})
     assert res.returncode == 0, res.stderr
     assert res.stderr.count("already trained") == 5 and "lambda_0.5-s0 epoch 1/1" in res.stderr
     assert read_json(out / "metrics.json")["mtl.lambda_0.5.items.test_acc"] == before["mtl.lambda_0.5.items.test_acc"]

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from conftest import run_cli
 from mnistlab.data import flatten, to_unit
 from mnistlab.studies import pca as study
 
@@ -55,10 +54,8 @@ def test_overlap_score_separates_and_overlaps():
     assert m[0, 1] == m[1, 0] and np.isnan(m[0, 0]) and np.isnan(m[0, 3])
 
 
-def test_pca_study_end_to_end(tmp_path):
-    out = tmp_path / "run"
-    res = run_cli("run", "pca", "--profile", "smoke", "--out", str(out), "--no-deliverables")
-    assert res.returncode == 0, res.stderr
+def test_pca_study_end_to_end(smoke):
+    out = smoke.path  # the shared smoke run (conftest.smoke)
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 < metrics["pca.pc2_var"] <= metrics["pca.pc1_var"] < 1
     assert metrics["pca.cum_var.2"] == pytest.approx(metrics["pca.pc1_var"] + metrics["pca.pc2_var"])

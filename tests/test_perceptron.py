@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import SMOKE_ARGS, copy_run
 from mnistlab import config
 from mnistlab.models import perceptron as P
 from mnistlab.runs import RunDir
@@ -132,10 +132,8 @@ def test_aggregate_over_seeds():
     assert study.aggregate(runs[:1]) == {"test_acc": 0.9, "iters": 10}
 
 
-def test_perceptron_study_end_to_end(tmp_path):
-    out = tmp_path / "run"
-    res = run_cli("run", "perceptron", "--profile", "smoke", "--out", str(out), "--no-deliverables")
-    assert res.returncode == 0, res.stderr
+def test_perceptron_study_end_to_end(smoke, tmp_path):
+    out = copy_run(smoke.path, tmp_path / "run")  # the shared smoke run (conftest.smoke); changed below
     metrics = json.loads((out / "metrics.json").read_text())
     for pair in ("0-1", "2-3", "4-5", "6-7", "8-9"):
         for key in ("train_acc", "test_acc", "pocket.train_acc", "pocket.test_acc", "sklearn.test_acc"):
@@ -151,7 +149,7 @@ def test_perceptron_study_end_to_end(tmp_path):
 
     # A re-run of the study in the same folder (e.g. after a crash) reuses the stored fits: same numbers.
     (out / "perceptron" / ".done").unlink()
-    cfg = config.build("smoke")
+    cfg = config.build("smoke", [a for a in SMOKE_ARGS[2:] if a != "--set"])
     with RunDir.open(out, cfg.to_dict()) as rd:
         again = study.run(cfg, rd)
     assert {k: v for k, v in again.metrics.items()} == {k: v for k, v in metrics.items()

@@ -171,3 +171,13 @@ def test_test_time_is_the_median_of_the_epochs_evaluation_passes(small):
     passes = sorted(row["eval_s"] for row in res.history)
     assert len(passes) == 3 and res.test_s == passes[1] > 0
     assert res.test_cpu_s == sorted(row["eval_cpu_s"] for row in res.history)[1]
+
+
+def test_a_validation_slice_is_reported_as_val_not_test(small):
+    """Searches and tuning pass a slice of train as `test=` with held_out="val": their rows and logs then say
+    val_*, so no file or log line of a search can be mistaken for (or come from) the test split."""
+    (train, _test) = small
+    seed_everything(0)
+    res = fit(create("mlp_3_1"), (train[0][:1500], train[1][:1500]), TrainSpec(epochs=1, batch_size=100), name="s",
+              test=(train[0][1500:], train[1][1500:]), device="cpu", held_out="val")
+    assert "val_acc" in res.final and not [k for k in res.final if k.startswith("test_")]

@@ -129,12 +129,14 @@ def _lr_at(spec: TrainSpec, step: int, total: int) -> float:
 def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name: str,
         test: tuple[Tensor, Tensor] | None = None, task: Task | None = None, out_dir: Path | None = None,
         device: str | torch.device = "auto", on_epoch: Callable[[dict[str, float]], None] | None = None,
-        ) -> FitResult:
+        held_out: str = "test") -> FitResult:
     """Train `model` on train = (x (N, ...) float, y (N,) or (N, T) int64) for spec.epochs epochs.
 
     With `out_dir`, writes `checkpoint.pt` after each epoch, `model.pt` + `history.json` at the end, and
     TensorBoard scalars under `out_dir/tensorboard`; a finished model is loaded instead of retrained.
-    The test set, if given, is only evaluated and reported, never used to choose anything."""
+    `test`, if given, is evaluated after every epoch and reported under `<held_out>_<metric>` keys: "test" for
+    the test split (only ever reported, never used to choose anything), "val" for a validation slice that a
+    search or tuning reads."""
     if spec.schedule not in SCHEDULES:
         raise ConfigError(f"{name}: unknown schedule {spec.schedule!r}; choose one of {', '.join(SCHEDULES)}")
     if task is not None and spec.label_smoothing != getattr(task, "label_smoothing", 0.0):
@@ -191,7 +193,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
                **{f"train_{k}": float(v) / seen for k, v in counts.items()}}
         if test is not None:  # one inference pass over the held-out set, timed: test_s comes from these passes
             t1, c1 = time.perf_counter(), time.process_time()
-            row.update({f"test_{k}": v for k, v in evaluate(model, task, *test, spec.eval_batch, bf16).items()})
+            row.update({f"{held_out}_{k}": v for k, v in evaluate(model, task, *test, spec.eval_batch, bf16).items()})
             row["eval_s"], row["eval_cpu_s"] = time.perf_counter() - t1, time.process_time() - c1
         result.history.append(row)
         _log_epoch(name, row, spec.epochs, writer)

@@ -120,22 +120,23 @@ def plot_preferred_inputs(name: str, images: np.ndarray, shape: tuple[int, ...])
 
 
 def plot_dreams(rows: Sequence[dict[str, Any]], judge: str) -> Figure:
-    """DeepDream images, one row per (class, kind), one column per seed (plus the start image for dreams
-    from a real digit). rows = [{"target", "kind", "images" (S, 28, 28), "p_cnn" (S,), "p_judge" (S,),
-    "judge_pred" (S,), optional "start" (28, 28) and "p_start"}]; captions give each image's target-class
-    probability under the CNN 4.1 and under the independent model `judge` (its predicted class if not the
-    target)."""
+    """DeepDream images, one row per (class, kind), one column per seed after the start image (the test digit,
+    or the first seed's random start). rows = [{"target", "kind", "seeds", "images" (S, 28, 28), "p_cnn" (S,),
+    "p_judge" (S,), "judge_pred" (S,), optional "start" (28, 28) and "p_start"}]; captions give each image's
+    target-class probability under the CNN 4.1 and under the independent model `judge` (its predicted class if
+    not the target)."""
     n_cols = 1 + max(len(r["images"]) for r in rows)
     fig, axes = figure(len(rows), n_cols, figsize=(1.45 * n_cols + 0.3, 1.75 * len(rows) + 0.5), squeeze=False)
     for ax_row, r in zip(axes, rows, strict=True):
         first = ax_row[0]
+        real = r["kind"] == "real"
         if r.get("start") is not None:
             first.imshow(r["start"], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            first.set_title(f"start (test digit)\nCNN p={r['p_start']:.2f}", fontsize=7)
+            what = "test digit" if real else f"seed {r['seeds'][0]}"
+            first.set_title(f"start ({what})\nCNN p={r['p_start']:.2f}", fontsize=7)
         else:
             first.axis("off")
-            first.text(0.5, 0.5, "from noise", ha="center", va="center", fontsize=8)
-        first.set_ylabel(f"class {r['target']}\n{r['kind']}", fontsize=9)
+        first.set_ylabel(f"class {r['target']}\nfrom {'a test digit' if real else 'noise'}", fontsize=9)
         for k, ax in enumerate(ax_row[1:]):
             if k >= len(r["images"]):
                 ax.axis("off")

@@ -132,10 +132,11 @@ def candidate(rec: N.Recipe, data: tuple[N.Pair, N.Pair], out: Path, cfg: RunCon
     dev = pick_device(cfg.device)
     if dev.type == "cpu":
         configure_threads()
-    res = fit(model, part, rec.spec(cfg.seed), name=f"{NAME} search {out.name}", test=val, out_dir=out, device=dev)
+    res = fit(model, part, rec.spec(cfg.seed), name=f"{NAME} search {out.name}", test=val, out_dir=out, device=dev,
+              held_out="val")
     (out / "model.pt").unlink(missing_ok=True)
-    return {"batch_size": rec.batch_size, "lr": rec.lr, "epochs": rec.epochs, "val_acc": res.final["test_acc"],
-            "val_curve": [h["test_acc"] for h in res.history], "train_acc": res.final["train_acc"],
+    return {"batch_size": rec.batch_size, "lr": rec.lr, "epochs": rec.epochs, "val_acc": res.final["val_acc"],
+            "val_curve": [h["val_acc"] for h in res.history], "train_acc": res.final["train_acc"],
             "train_s": res.train_s}
 
 

@@ -123,22 +123,22 @@ def objective(cfg: RunConfig, data: Any, idx: tuple[np.ndarray, np.ndarray], dev
         t0 = time.perf_counter()
 
         def report(row: dict[str, float]) -> None:
-            value = (row["test_items"] + row["test_groups"]) / 2  # fit calls the held-out set "test": here, val
+            value = (row["val_items"] + row["val_groups"]) / 2
             trial.report(value, int(row["epoch"]))
             if row["epoch"] < spec.epochs and trial.should_prune():
                 raise optuna.TrialPruned(f"val {value:.4f} below the median at epoch {row['epoch']}")
 
         try:
             res = fit(MultiTaskNet(), train, spec, name=f"mtl/trial-{trial.number}", test=val,
-                      task=MultiTaskLoss(LAMBDA), device=device, on_epoch=report)
+                      task=MultiTaskLoss(LAMBDA), device=device, on_epoch=report, held_out="val")
         except TrainingDiverged as err:  # a too-large lr: a bad trial, not a failed study
             trial.set_user_attr("diverged", str(err))
             raise optuna.TrialPruned(str(err)) from None
-        attrs = {"val_items": res.final["test_items"], "val_groups": res.final["test_groups"],
+        attrs = {"val_items": res.final["val_items"], "val_groups": res.final["val_groups"],
                  "seconds": round(time.perf_counter() - t0, 1), "beta2": adam["beta2"]}
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        return (res.final["test_items"] + res.final["test_groups"]) / 2
+        return (res.final["val_items"] + res.final["val_groups"]) / 2
 
     return run_trial
 

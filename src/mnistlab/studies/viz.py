@@ -232,14 +232,13 @@ def dreams(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.ndarray], targ
             spec = render_spec(v, v.dream_steps, v.octaves if kind == "noise" else 1)
             objective, penalty = dream_objective(v, target, kind)
             prior = basis if kind == "noise" else None
-            result = D.render(cnn, objective, dream_starts(v, kind, digits[target], seeds, prior), spec, seed=seeds,
-                              penalty=penalty, basis=prior)
+            starts = dream_starts(v, kind, digits[target], seeds, prior)
+            result = D.render(cnn, objective, starts, spec, seed=seeds, penalty=penalty, basis=prior)
             batch, trace = result.images, np.asarray(result.trace)  # (S, 1, 28, 28), (steps, S)
             p_cnn, p_judge = D.probabilities(cnn, batch), D.probabilities(judge, batch)
             row = _dream_row(target, kind, seeds, batch, p_cnn, p_judge)
-            if kind == "real":
-                row["start"] = digits[target]
-                row["p_start"] = float(D.probabilities(cnn, torch.from_numpy(digits[target])[None, None])[0, target])
+            row["start"] = starts[0, 0].numpy()  # the test digit, or the first seed's random start
+            row["p_start"] = float(D.probabilities(cnn, starts[:1])[0, target])
             rows.append(row)
             traces[f"{target} {kind}"] = trace.mean(axis=1).tolist()
             arrays[f"dream_{target}_{kind}"] = row["images"]
@@ -261,7 +260,7 @@ def dreams(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.ndarray], targ
     save_figure(plots.plot_trace(traces, switch), out / "figures" / "dream_trace")
     summary = {"seeds": seeds, "independent": v.independent, "table": table, "noise_param": v.dream_param,
                "settings": dataclasses.asdict(v),
-               "start_p_cnn": {str(r["target"]): r["p_start"] for r in rows if "p_start" in r}}
+               "start_p_cnn": {str(r["target"]): r["p_start"] for r in rows if r["kind"] == "real"}}
     return summary, metrics
 
 

@@ -55,19 +55,20 @@ def viz(r: Results) -> dict[str, Any]:
         "pca": settings.get("dream_param", "pixel") == "pca", "pca_k": str(settings.get("pca_components", "")),
         "dream_seeds": str(len(dreams.get("seeds", []))),
         "dreams_wide": len(dreams.get("seeds", [])) > 3,  # one column per seed: a wide figure needs the full width
-        "noise_weaker": _noise_weaker(r),
+        "noise_vs_real": _noise_vs_real(r),
         "fig": figs,
     }
 
 
-def _noise_weaker(r: Results) -> bool:
-    """True when the independent model is on average less sure of the dreams from noise than of those from a
-    real digit."""
+def _noise_vs_real(r: Results) -> str:
+    """'weaker', 'same' or 'stronger': how sure the independent model is, on average, of the dreams from noise
+    against those from a real digit ('same' within 0.05 of probability)."""
     def mean(kind: str) -> float:
         vals = [v for k, v in r.metrics.items() if k.startswith("viz.dream.") and k.endswith(f".{kind}.p_independent")]
         return sum(vals) / len(vals) if vals else 0.0
 
-    return mean("noise") < mean("real")
+    gap = mean("noise") - mean("real")
+    return "same" if abs(gap) < 0.05 else ("stronger" if gap > 0 else "weaker")
 
 
 # ---------------------------------------------------------------- 6 multi-task learning

@@ -135,3 +135,38 @@ def test_cli_help():
     for args in (["--help"], ["run", "--help"], ["data", "verify", "--help"]):
         res = run_cli(*args)
         assert res.returncode == 0 and "usage" in res.stdout
+
+
+def test_study_time_adds_up_over_a_killed_attempt(tmp_path, monkeypatch):
+    """A study resumed after a kill reports the time of every attempt, not only the last one."""
+    import types
+
+    from mnistlab import studies
+    from mnistlab.studies import StudyResult
+
+    calls = []
+
+    def fake_run(cfg, rd):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # the first attempt dies part-way
+        return StudyResult(metrics={"pca.x": 1.0})
+
+    monkeypatch.setattr(studies, "load", lambda name: types.SimpleNamespace(run=fake_run))
+    cfg = config.build("smoke")
+    with RunDir.open(tmp_path / "run", cfg.to_dict()) as rd:
+        with pytest.raises(KeyboardInterrupt):
+            studies.run_studies(cfg, rd, ["pca"])
+        atomic_write_text(rd.path / "pca" / ".elapsed", "100.0\n")  # as if it had run 100 s before the kill
+        assert studies.run_studies(cfg, rd, ["pca"]) == {"pca": "done"}
+        assert 100.0 <= rd.metrics()["time.pca.s"] < 110.0
+        assert not (rd.path / "pca" / ".elapsed").exists()  # a fresh re-run counts from zero
+
+
+def test_study_clock_ignores_an_unreadable_note(tmp_path):
+    from mnistlab.studies import StudyClock
+
+    (tmp_path / ".elapsed").write_text("not a number")
+    with StudyClock(tmp_path / ".elapsed", every=0.01) as clock:
+        assert clock.before == 0.0
+    assert 0.0 <= float((tmp_path / ".elapsed").read_text()) < 5.0

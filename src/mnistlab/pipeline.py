@@ -148,13 +148,13 @@ def _headline(study: str, metrics: dict[str, Any]) -> str:
 def print_summary(rd: RunDir, status: dict[str, str], seconds: float, built: dict[str, Path] | None = None) -> None:
     """The closing table: per study its state, wall time, a headline number and its folder; then the deliverables."""
     metrics = rd.metrics()
-    print(f"\n{'study':<11}{'status':<9}{'time (s)':>9}  {'headline':<36}files")
+    print(f"\n{'study':<11}{'status':<9}{'time (s)':>9}  {'headline':<40}  files")
     for study, state in status.items():
         t = metrics.get(f"time.{study}.s")
         t_text = f"{t:9.1f}" if isinstance(t, int | float) else f"{'-':>9}"
-        print(f"{study:<11}{state:<9}{t_text}  {_headline(study, metrics):<36}{rd.path / study}")
+        print(f"{study:<11}{state:<9}{t_text}  {_headline(study, metrics):<40}  {rd.path / study}")
     for kind, path in (built or {}).items():
-        print(f"{kind:<11}{'ready' if path.is_file() else 'missing':<9}{'':>9}  {'':<36}{path}")
+        print(f"{kind:<11}{'ready' if path.is_file() else 'missing':<9}{'':>9}  {'':<40}  {path}")
     words = metrics.get("report.words")
     extra = f"; report body {words:,} words" if isinstance(words, int) and built else ""
     print(f"total {seconds:.1f} s{extra}; files in {rd.path}")

@@ -99,8 +99,12 @@ def mtl(r: Results) -> dict[str, Any]:
                      r.pct("mtl.uw.items.test_acc"), r.pct("mtl.uw.groups.test_acc"),
                      r.pct("mtl.uw.groups_from_items.test_acc")])
     inner = [lam for lam in lambdas if 0 < lam < 1]
-    best_items = max((lam for lam in lambdas if lam > 0), key=lambda lam: r.value(f"{name[lam]}.items.test_acc"))
-    best_groups = max((lam for lam in lambdas if lam < 1), key=lambda lam: r.value(f"{name[lam]}.groups.test_acc"))
+    # Multi-task learning is judged where both heads train (0 < lambda < 1); at lambda = 1 the net is the single
+    # items net with an idle head, so counting it would credit sharing for a result that shared nothing.
+    best_items = max(inner or [lam for lam in lambdas if lam > 0],
+                     key=lambda lam: r.value(f"{name[lam]}.items.test_acc"))
+    best_groups = max(inner or [lam for lam in lambdas if lam < 1],
+                      key=lambda lam: r.value(f"{name[lam]}.groups.test_acc"))
     adam, tuning = s.get("adam", {}), s.get("tuning", {})
     figs = figures(r, "mtl", "lambda_sweep", "curves", "tuning")
     need(figs["lambda_sweep"], "mtl/figures/lambda_sweep")
@@ -123,6 +127,8 @@ def mtl(r: Results) -> dict[str, Any]:
         "zero_items": r.pct(f"{name[0.0]}.items.test_acc") if 0.0 in lambdas else "",
         "zero_items_chance": 0.0 in lambdas and abs(r.value(f"{name[0.0]}.items.test_acc") - 0.1) < 0.05,
         "one_groups": r.pct(f"{name[1.0]}.groups.test_acc") if 1.0 in lambdas else "",
+        "one_is_single": 1.0 in lambdas
+        and r.value(f"{name[1.0]}.items.test_acc") == r.value("mtl.single.items.test_acc"),
         "one_groups_chance": 1.0 in lambdas and r.value(f"{name[1.0]}.groups.test_acc")
         < _majority_group_share() + 0.05,
         "majority": f"{100 * _majority_group_share():.0f}%",

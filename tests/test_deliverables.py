@@ -178,3 +178,23 @@ def test_templates_do_not_swallow_semicolons() -> None:
     for path in TEMPLATE.glob("sec-*.typ"):
         for n, line in enumerate(path.read_text().splitlines(), 1):
             assert not re.search(r"#[a-z_][a-z0-9_.]*[a-z0-9_];", line), f"{path.name}:{n}: {line}"
+
+
+def test_cnn_text_compares_train_time_per_epoch(smoke_run: Path) -> None:
+    """When a profile trains 4.1 longer than the variants (quick does), the text says so and ranks speed per epoch."""
+    import copy
+
+    from mnistlab.report import sections
+    from mnistlab.report.results import Results
+
+    r = Results.load(smoke_run)
+    r.summaries = copy.deepcopy(r.summaries)
+    r.summaries["cnn"]["recipe"]["epochs"], r.summaries["cnn"]["variant_recipe"]["epochs"] = 4, 1
+    wide = "4_2_wide"
+    r.metrics = {**r.metrics, **{k: 1.0 for k in r.metrics if k.startswith("cnn.") and k.endswith(".train_s")}}
+    r.metrics |= {"cnn.4_1.train_s": 10.0, f"cnn.{wide}.train_s": 3.0}  # 4.1: 2.5 s per epoch, wide: 3 s
+    out = sections.cnn(r)
+    assert out["variants_shorter"] and "wide" in out["slowest"]
+    r.summaries["cnn"]["variant_recipe"]["epochs"] = 4
+    out = sections.cnn(r)
+    assert not out["variants_shorter"] and out["slowest"] == "4.1"

@@ -60,6 +60,7 @@ def mlp(r: Results) -> dict[str, Any]:
                   "rows": rows, "align": "lrlrrrr"},
         "search": _search(s), "bs": str(recipe["batch_size"]), "lr": f"{recipe['lr']:g}",
         "epochs": plural(recipe["epochs"], "epoch"), "depth_epochs": plural(recipe["depth_epochs"], "epoch"),
+        "depth_shorter": recipe["depth_epochs"] < recipe["epochs"],
         "onecycle": recipe.get("schedule") == "onecycle", "smoothing": f"{recipe.get('label_smoothing', 0):g}",
         "params": fmt(r.value("mlp.3_1.params")), "test_acc": r.pct("mlp.3_1.test_acc"),
         "train_acc": r.pct("mlp.3_1.train_acc"), "overfits": gap > 0.01, "gap": f"{100 * abs(gap):.1f}",
@@ -86,7 +87,9 @@ def cnn(r: Results) -> dict[str, Any]:
     names = [m["name"] for m in table]
     acc = {n: r.value(k(n, "test_acc")) for n in names}
     best = max(acc, key=acc.get)
-    slowest = max(names, key=lambda n: r.value(k(n, "train_s")))
+    # Per epoch, because a profile may give 4.1 more epochs than the variants (quick does).
+    epochs = {n: (s["recipe"] if n == "4_1" else s.get("variant_recipe", s["recipe"]))["epochs"] for n in names}
+    slowest = max(names, key=lambda n: r.value(k(n, "train_s")) / epochs[n])
     macs = {m["name"]: m["macs"] for m in table}
     params = {n: r.value(k(n, "params")) for n in names}
     about = {m["name"]: str(m.get("about", "")) for m in table if m["name"] != "4_1"}
@@ -102,6 +105,7 @@ def cnn(r: Results) -> dict[str, Any]:
         "bs": str(s["recipe"]["batch_size"]), "lr": f"{s['recipe']['lr']:g}",
         "smoothing": f"{s['recipe'].get('label_smoothing', 0):g}",
         "params": fmt(params["4_1"]), "test_acc": r.pct("cnn.4_1.test_acc"), "train_acc": r.pct("cnn.4_1.train_acc"),
+        "variants_shorter": max(epochs.values()) > min(epochs.values()),
         "n_variants": str(len(names) - 1), "best": label(best), "best_acc": r.pct(k(best, "test_acc")),
         "best_is_41": best == "4_1",
         "best_vs_41": compare(r, k(best, "test_acc"), "cnn.4_1.test_acc") if best != "4_1" else "tie",

@@ -180,19 +180,21 @@ def test_templates_do_not_swallow_semicolons() -> None:
             assert not re.search(r"#[a-z_][a-z0-9_.]*[a-z0-9_];", line), f"{path.name}:{n}: {line}"
 
 
-def test_cnn_text_compares_train_time_per_epoch(smoke_run: Path) -> None:
-    """When a profile trains 4.1 longer than the variants (quick does), the text says so and ranks speed per epoch."""
-    import copy
-
+def test_network_text_names_unequal_budgets(smoke_run: Path) -> None:
+    """When a profile trains 3.1/4.1 longer than 3.2/4.2 (quick does), the text says so and ranks CNN speed per
+    epoch; with equal budgets it says neither."""
     from mnistlab.report import sections
     from mnistlab.report.results import Results
 
-    r = Results.load(smoke_run)
-    r.summaries = copy.deepcopy(r.summaries)
+    r = Results.load(smoke_run)  # a fresh load: the edits below stay in memory
+    r.summaries["mlp"]["recipe"]["epochs"], r.summaries["mlp"]["recipe"]["depth_epochs"] = 2, 1
+    assert sections.mlp(r)["depth_shorter"]
+    r.summaries["mlp"]["recipe"]["depth_epochs"] = 2
+    assert not sections.mlp(r)["depth_shorter"]
+
     r.summaries["cnn"]["recipe"]["epochs"], r.summaries["cnn"]["variant_recipe"]["epochs"] = 4, 1
-    wide = "4_2_wide"
-    r.metrics = {**r.metrics, **{k: 1.0 for k in r.metrics if k.startswith("cnn.") and k.endswith(".train_s")}}
-    r.metrics |= {"cnn.4_1.train_s": 10.0, f"cnn.{wide}.train_s": 3.0}  # 4.1: 2.5 s per epoch, wide: 3 s
+    r.metrics |= {k: 1.0 for k in r.metrics if k.startswith("cnn.") and k.endswith(".train_s")}
+    r.metrics |= {"cnn.4_1.train_s": 10.0, "cnn.4_2_wide.train_s": 3.0}  # 4.1: 2.5 s per epoch, wide: 3 s
     out = sections.cnn(r)
     assert out["variants_shorter"] and "wide" in out["slowest"]
     r.summaries["cnn"]["variant_recipe"]["epochs"] = 4

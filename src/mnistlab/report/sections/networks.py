@@ -105,7 +105,7 @@ def cnn(r: Results) -> dict[str, Any]:
         "bs": str(s["recipe"]["batch_size"]), "lr": f"{s['recipe']['lr']:g}",
         "smoothing": f"{s['recipe'].get('label_smoothing', 0):g}",
         "params": fmt(params["4_1"]), "test_acc": r.pct("cnn.4_1.test_acc"), "train_acc": r.pct("cnn.4_1.train_acc"),
-        "variants_shorter": max(epochs.values()) > min(epochs.values()),
+        "variants_shorter": min(epochs.values()) < epochs["4_1"],
         "n_variants": str(len(names) - 1), "best": label(best), "best_acc": r.pct(k(best, "test_acc")),
         "best_is_41": best == "4_1",
         "best_vs_41": compare(r, k(best, "test_acc"), "cnn.4_1.test_acc") if best != "4_1" else "tie",

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from mnistlab.data import load_dataset, validation_split
-from mnistlab.models import create
+from mnistlab.models.registry import create
 from mnistlab.train import TrainSpec, fit, seed_everything, to_tensors
 
 MODELS = {"mlp_3_1": "mnist", "cnn_4_1": "mnist", "fashion_items": "fashion"}

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mnistlab import config, models
+from mnistlab import config
+from mnistlab.models import registry as models
 from mnistlab.models.cnn import VARIANTS
 from mnistlab.models.mlp import DEPTHS
 from torch_peers import matmul_peak

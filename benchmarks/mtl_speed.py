@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 def step_time(name: str, batch: int, bf16: bool, channels_last: bool, steps: int) -> tuple[float, float]:
     """(median wall s, median CPU s) of one training step."""
-    from mnistlab.models import create
+    from mnistlab.models.registry import create
     from mnistlab.train import TrainSpec, make_optimizer
 
     torch.manual_seed(0)

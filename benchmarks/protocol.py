@@ -22,8 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.suite import MODELS
-from mnistlab import models
 from mnistlab.data import load_dataset, validation_split
+from mnistlab.models import registry as models
 from mnistlab.train import TrainSpec, configure_threads, fit, seed_everything, to_tensors
 
 # SPEC.md's accuracy targets for one seed of the `full` profile (on test); we aim for them on validation

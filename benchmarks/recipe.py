@@ -18,7 +18,7 @@ import torch
 
 import mnistlab.train as T
 from mnistlab.data import load_dataset, validation_split
-from mnistlab.models import create
+from mnistlab.models.registry import create
 
 
 def main() -> None:

@@ -91,7 +91,8 @@ class Suite:
 
     def run(self) -> dict[str, Any]:
         t0 = time.perf_counter()
-        from mnistlab.models import create, param_count
+        from mnistlab.models import param_count
+        from mnistlab.models.registry import create
         from mnistlab.train import configure_threads
 
         configure_threads()
@@ -199,7 +200,7 @@ class Suite:
     def tta_ours(self, model: str) -> dict[str, Any]:
         """Our engine, default settings (batch 128, Adam 1e-3, constant rate), test accuracy after every epoch,
         stopped at the first epoch that reaches the target."""
-        from mnistlab import models
+        from mnistlab.models import registry as models
         from mnistlab.train import TrainSpec, fit, seed_everything, to_tensors
 
         d, target = self.data[MODELS[model]], TARGETS[model]

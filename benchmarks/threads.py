@@ -15,7 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from mnistlab.models import create
+from mnistlab.models.registry import create
 
 STEPS = {"mlp_3_1": 40, "cnn_4_1": 15}  # timed steps per trial (about the same seconds for both)
 

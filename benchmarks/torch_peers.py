@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from mnistlab import models
+from mnistlab.models import registry as models
 from mnistlab.train import Classification, TrainSpec, evaluate, fit, pick_device, seed_everything, to_tensors, use_bf16
 
 BATCH = 128

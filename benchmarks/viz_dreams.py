@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from mnistlab.config import VizConfig
-from mnistlab.models import create
+from mnistlab.models.registry import create
 from mnistlab.plots import figure, save_figure
 from mnistlab.studies import viz as study
 from mnistlab.train import safe_load

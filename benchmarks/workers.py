@@ -28,7 +28,7 @@ def trial(name: str, threads: int) -> float:
     """Images per second of training steps of `name` with `threads` torch threads, in this process."""
     import torch.nn.functional as F
 
-    from mnistlab.models import create
+    from mnistlab.models.registry import create
     from mnistlab.train import TrainSpec, make_optimizer, use_bf16
 
     torch.set_num_threads(threads)

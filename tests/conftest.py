@@ -68,6 +68,8 @@ def cleanup(path: Path) -> None:
 # Optuna study (the multi-task nets dominate its time), every other code path of the six studies and deliverables.
 SMOKE_ARGS = ("--profile", "smoke", "--set", "mtl.lambdas=0,0.5,1", "--set", "mtl.tune_trials=2")
 SMOKE_NAME = "Assignment2_Group_T"
+SMOKE_GROUP = ("--group", "7", "--member", "Ada Lovelace | 100001 | PCA, perceptron, report sections 1-2",
+               "--member", "Alan Turing | 100002 | networks and multi-task learning, sections 3-6")
 
 
 @dataclass
@@ -86,7 +88,7 @@ def smoke() -> Iterator[SmokeRun]:
     pin = {"MNISTLAB_THREADS": "1"}
     tuned = run_cli("tune", *SMOKE_ARGS, "--out", str(out), env=pin)
     assert tuned.returncode == 0, tuned.stderr[-3000:]
-    ran = run_cli("run", *SMOKE_ARGS, "--name", SMOKE_NAME, "--out", str(out), env=pin)
+    ran = run_cli("run", *SMOKE_ARGS, *SMOKE_GROUP, "--name", SMOKE_NAME, "--out", str(out), env=pin)
     assert ran.returncode == 0, ran.stderr[-3000:]
     yield SmokeRun(out, tuned, ran)
     cleanup(out.parent)

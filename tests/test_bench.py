@@ -83,7 +83,8 @@ def test_merge_keeps_rows_of_every_part() -> None:
 def test_keras_models_match_ours_parameter_for_parameter() -> None:
     import subprocess
 
-    from mnistlab import models
+    from mnistlab.models import param_count
+    from mnistlab.models import registry as models
 
     code = ("import sys; sys.argv = ['x']; import keras_peer as k; "
             "print(*[k.build(m, 'float32').count_params() for m in ('mlp_3_1', 'cnn_4_1', 'fashion_items')])")
@@ -91,4 +92,4 @@ def test_keras_models_match_ours_parameter_for_parameter() -> None:
                           capture_output=True, text=True, cwd=REPO / "benchmarks", timeout=300)
     assert done.returncode == 0, done.stderr[-500:]
     counts = [int(v) for v in done.stdout.split()[-3:]]
-    assert counts == [models.param_count(models.create(m)) for m in ("mlp_3_1", "cnn_4_1", "fashion_items")]
+    assert counts == [param_count(models.create(m)) for m in ("mlp_3_1", "cnn_4_1", "fashion_items")]

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from mnistlab import config
-from mnistlab.models import create, param_count
+from mnistlab.models import param_count
+from mnistlab.models.registry import create
 from mnistlab.runs import RunDir, read_json
 from mnistlab.studies import cnn as cnn_study
 from mnistlab.studies import mlp as mlp_study

@@ -5,9 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnistlab.models import REGISTRY, create, param_count
+from mnistlab.models import param_count
 from mnistlab.models.cnn import CNN_4_1, VARIANTS, CNNSpec, build_cnn, conv_macs, same_padding
 from mnistlab.models.mlp import BUDGET, DEPTHS, budget_width, depth_model_widths, mlp_params
+from mnistlab.models.registry import REGISTRY, create
 
 OUTPUTS = {"fashion_groups": 3}  # every other single-head model has 10 classes
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mnistlab.errors import ConfigError
-from mnistlab.models import create
+from mnistlab.models.registry import create
 from mnistlab.train import TrainSpec, _lr_at, configure_threads, evaluate, fit, safe_load, seed_everything, to_tensors
 
 

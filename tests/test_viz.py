@@ -10,8 +10,8 @@ import torch
 from conftest import run_cli
 from mnistlab.data import Dataset, Split
 from mnistlab.errors import ConfigError, DataError
-from mnistlab.models import create
 from mnistlab.models.cnn import build_cnn
+from mnistlab.models.registry import create
 from mnistlab.studies import viz as study
 from mnistlab.viz import dream as D
 from mnistlab.viz import objectives as O

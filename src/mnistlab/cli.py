@@ -33,6 +33,12 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                    help="override a config field, e.g. --set mlp.epochs=5 (repeatable)")
 
 
+def _add_group_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--group", type=int, default=None, help="group number: fills the bundle name, notebook and report")
+    p.add_argument("--member", action="append", default=[], metavar="'NAME | ID | CONTRIBUTION'",
+                   help="a group member for the title and the contribution table (repeatable)")
+
+
 def parser() -> argparse.ArgumentParser:
     top = _Parser(prog="mnistlab", description="The MNIST / Fashion-MNIST deep-learning study, end to end.")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -41,7 +47,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("studies", nargs="*", metavar="STUDY", help=f"any of: {', '.join(STUDIES)} (default: all)")
     _add_run_flags(run)
     run.add_argument("--no-deliverables", action="store_true", help="skip notebook, report and bundle")
-    run.add_argument("--name", default="Assignment2_Group_N", help="bundle name (<name>.zip)")
+    run.add_argument("--name", default=None, help="bundle name (<name>.zip; default Assignment2_Group_<group>)")
+    _add_group_flags(run)
 
     data = sub.add_parser("data", help="dataset tools")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -51,9 +58,11 @@ def parser() -> argparse.ArgumentParser:
     for name, text in (("report", "build DIR/report.pdf"), ("notebook", "execute the notebook into DIR")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--run", required=True, help="a run folder")
-    bundle = sub.add_parser("bundle", help="write <name>.zip: notebook, report PDF, code")
+        _add_group_flags(p)
+    bundle = sub.add_parser("bundle", help="write <name>.zip: notebook, report PDF, code folder")
     bundle.add_argument("--run", required=True)
-    bundle.add_argument("--name", default="Assignment2_Group_N")
+    bundle.add_argument("--name", default=None, help="default Assignment2_Group_<group>")
+    _add_group_flags(bundle)
 
     bench = sub.add_parser("bench", help="throughput benchmarks against the peers")
     bench.add_argument("args", nargs=argparse.REMAINDER)
@@ -84,24 +93,25 @@ def _cmd_data(a: argparse.Namespace) -> int:
 
 def _cmd_deliverable(a: argparse.Namespace) -> int:
     from mnistlab import pipeline
+    from mnistlab.report import group
 
-    return pipeline.deliverable(a.command, Path(a.run), getattr(a, "name", None))
+    run_dir = Path(a.run)
+    if (run_dir / "config.json").is_file():
+        group.save(run_dir, a.group, a.member)
+        pipeline.say_placeholders(run_dir)
+    return pipeline.deliverable(a.command, run_dir, getattr(a, "name", None))
 
 
 def _cmd_bench(a: argparse.Namespace) -> int:
-    try:
-        from mnistlab import bench
-    except ModuleNotFoundError:
-        raise UserError("mnistlab bench is not implemented yet") from None
+    from mnistlab import bench
+
     return bench.main(a.args)
 
 
 def _cmd_tune(a: argparse.Namespace) -> int:
-    try:
-        from mnistlab.studies import tune
-    except ModuleNotFoundError:
-        raise UserError("mnistlab tune is not implemented yet") from None
-    return tune.main(a)
+    from mnistlab import pipeline
+
+    return pipeline.tune(a)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -126,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except UserError as err:
         print(f"mnistlab: error: {err}", file=sys.stderr)
+        return EXIT_USER
+    except ModuleNotFoundError as err:  # a third-party package the environment lacks: name it and the fix
+        if (err.name or "").startswith("mnistlab"):
+            raise
+        print(f"mnistlab: error: the Python package {err.name!r} is not installed; install the pinned "
+              "requirements (make install, or pip install -r requirements.txt)", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
         print("mnistlab: interrupted; finished work is saved, re-run the same command to resume", file=sys.stderr)

@@ -44,9 +44,13 @@ def run(a: argparse.Namespace) -> int:
         status = run_studies(cfg, rd, names)
         built: dict[str, Path] = {}
         failed: list[str] = []
+        from mnistlab.report import group
+
+        group.save(rd.path, a.group, a.member)
         if a.no_deliverables:
             pass
         elif all(rd.is_done(s) or rd.metrics().get(f"status.{s}") == "failed" for s in STUDIES):
+            say_placeholders(rd.path)
             built = deliverables(rd.path, a.name, failed)
         else:
             left = [s for s in STUDIES if not rd.is_done(s)]
@@ -56,18 +60,52 @@ def run(a: argparse.Namespace) -> int:
     return 1 if "failed" in status.values() or failed else 0
 
 
+def tune(a: argparse.Namespace) -> int:
+    """`mnistlab tune`: run (or extend) the mtl study's Adam tuning for a run folder and print the winner. The flags
+    --storage and --trials become mtl.storage and mtl.tune_trials, so a later `mnistlab run mtl` with the same
+    flags reuses the trials."""
+    from mnistlab.errors import TrainingDiverged
+    from mnistlab.studies import mtl, tune
+    from mnistlab.train import pick_device
+
+    extra = [f"mtl.storage={a.storage}"] if a.storage else []
+    extra += [f"mtl.tune_trials={a.trials}"] if a.trials is not None else []
+    a = argparse.Namespace(**{**vars(a), "set": [*a.set, *extra]})  # a copy: the caller's flags stay as given
+    cfg = resolve(a)
+    mtl.check(cfg)
+    out = Path(a.out) if a.out else default_out(cfg)
+    with RunDir.open(out, cfg.to_dict()) as rd:
+        try:
+            result = tune.tune(cfg, rd, mtl.load(cfg), str(pick_device(cfg.device)), mtl.train_spec)
+        except TrainingDiverged as err:
+            raise UserError(f"every tuning trial diverged ({err}); narrow the search or lower mtl.lr") from None
+    b = result["best"]
+    print(f"study {result['study']} ({result['n_trials']} trials) in {result['storage']}")
+    print(f"best trial {result['best_trial']}: val accuracy {result['best_value']:.4f} with "
+          f"lr={b['lr']:.4g} beta1={b['beta1']:.4f} beta2={b['beta2']:.5f}")
+    print(f"table: {out / 'mtl' / 'tuning' / 'trials.csv'}; figure: {out / 'mtl' / 'figures' / 'tuning.png'}")
+    return 0
+
+
+def say_placeholders(run_dir: Path) -> None:
+    """One line naming the group details the deliverables will show as placeholders, if any."""
+    from mnistlab.report import group
+
+    missing = group.placeholders(run_dir)
+    if missing:
+        log(f"[deliverables] placeholders remain for: {', '.join(missing)} "
+            "(give --group N and --member 'NAME | STUDENT ID | CONTRIBUTION' once per member)")
+
+
 def deliverable(kind: str, run_dir: Path, name: str | None) -> int:
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir} is not a run folder (no config.json); run `mnistlab run --out {run_dir}` first")
-    try:
-        if kind == "notebook":
-            from mnistlab.report.notebook import execute as build
-        elif kind == "report":
-            from mnistlab.report.build import build
-        else:
-            from mnistlab.report.bundle import build
-    except ModuleNotFoundError:
-        raise UserError(f"mnistlab {kind} is not implemented yet") from None
+    if kind == "notebook":
+        from mnistlab.report.notebook import execute as build
+    elif kind == "report":
+        from mnistlab.report.build import build
+    else:
+        from mnistlab.report.bundle import build
     path = build(run_dir, name) if kind == "bundle" else build(run_dir)
     log(f"[{kind}] wrote {path}")
     return 0
@@ -85,11 +123,12 @@ def fingerprint(run_dir: Path, kind: str, name: str | None) -> str:
     h = hashlib.sha256(f"{kind}:{name}".encode())
     metrics = {k: v for k, v in RunDir(run_dir).metrics().items() if not k.startswith("report.")}
     h.update(json.dumps(metrics, sort_keys=True).encode())
-    for path in [run_dir / "config.json"] + [run_dir / s / f for s in STUDIES for f in ("summary.json", ".done")]:
+    inputs = [run_dir / "config.json", run_dir / "group.json"]
+    for path in inputs + [run_dir / s / f for s in STUDIES for f in ("summary.json", ".done")]:
         h.update(path.read_bytes() if path.is_file() else b"-")
     package = Path(mnistlab.__file__).parent
     for path in sorted(package.rglob("*")):
-        if path.suffix in (".py", ".typ", ".yml") and "__pycache__" not in path.parts:
+        if path.suffix in (".py", ".typ", ".yml", ".json") and "__pycache__" not in path.parts:
             h.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
     return h.hexdigest()
 
@@ -102,8 +141,10 @@ def deliverables(run_dir: Path, name: str | None, failed: list[str] | None = Non
 
     stamp = run_dir / ".deliverables.json"
     done = read_json(stamp, {})
+    from mnistlab.report import group
+
     outputs = {"notebook": run_dir / "study.ipynb", "report": run_dir / "report.pdf",
-               "bundle": run_dir / f"{name or 'Assignment2_Group_N'}.zip"}
+               "bundle": run_dir / f"{name or group.bundle_name(run_dir)}.zip"}
     for kind in DELIVERABLES:
         key = fingerprint(run_dir, kind, name)
         if done.get(kind) == key and outputs[kind].is_file():

@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
 
 def _run(a: argparse.Namespace) -> int:
     from mnistlab.data import load_dataset
-    from mnistlab.models import build_mlp
+    from mnistlab.models.mlp import build_mlp
     from mnistlab.plots import figure, save_figure
     from mnistlab.runs import RunDir
     from mnistlab.studies import run_studies  # noqa: F401  (the runner's module must import cleanly too)

@@ -25,7 +25,7 @@ from faultkit import (
 )
 
 from mnistlab.errors import TrainingDiverged, UserError
-from mnistlab.models import build_mlp
+from mnistlab.models.mlp import build_mlp
 from mnistlab.train import Classification, TrainSpec, fit
 
 HERE = Path(__file__).resolve().parent

@@ -2,7 +2,9 @@
 
     predict(x, w, b)   -> sign(x.w + b) as -1/+1, with sign(0) = +1
     optimize(x, y)     -> (w, b, errors): seeded random init, then
-                          `while iteration <= max_iter and error > 1e-3:` one iteration of the perceptron rule
+                          `while iteration <= max_iter and error > 1e-3:` one iteration of the perceptron rule,
+                          written out sample by sample
+    train(x, y)        -> the same loop with a blockwise pass (below), and the pocket weights: what the study runs
 
 One *iteration* is one pass (epoch) over the training set in its given order, with the textbook per-sample rule:
 for each sample i in turn, if predict(x_i, w, b) != y_i then w += lr * y_i * x_i and b += lr * y_i. After the
@@ -156,10 +158,24 @@ def optimize(x: np.ndarray, y: np.ndarray, max_iter: int = 1000, seed: int = 0,
     """The brief's `optimize`: train on x (N, D) in [-1, 1] with labels y (N,) in {-1, +1} (first digit -1).
 
     Returns (w (D,), b, errors) where errors[t] is the training error rate after iteration t + 1 (one iteration
-    = one pass over the data, see the module docstring); the loop is `while iteration <= max_iter and
-    error > 1e-3`."""
-    t = train(x, y, max_iter=max_iter, tol=1e-3, lr=lr, seed=seed)
-    return t.w, t.b, t.errors
+    = one pass over the data in its given order). This is the textbook rule, one sample at a time, as a reader
+    checks it against the brief; the study runs `train`, the same rule with the blockwise speed-up (module
+    docstring), and a test checks that both return the same weights and errors."""
+    x = np.asarray(x, dtype=np.float32)  # the inputs `train` sees; w and b accumulate in float64
+    y = np.asarray(y, dtype=np.float64)
+    w, b = init_weights(x.shape[1], seed)  # small random start, N(0, INIT_SCALE^2), seeded
+    error = error_rate(x, y, w, b)
+    errors: list[float] = []
+    iteration = 1
+    while iteration <= max_iter and error > 1e-3:
+        for xi, yi in zip(x, y, strict=True):
+            if predict(xi, w, b) != yi:  # misclassified: move the plane towards xi
+                w += lr * yi * xi  # the perceptron rule: w <- w + lr * y_i * x_i
+                b += lr * yi  # and b <- b + lr * y_i (the bias is a weight on a constant input 1)
+        error = error_rate(x, y, w, b)  # training error after this pass
+        errors.append(error)
+        iteration += 1
+    return w, b, errors
 
 
 class Perceptron:

@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from torch import nn
 
-from mnistlab.models import create, param_count
+from mnistlab.models import param_count
+from mnistlab.models.registry import create
 from mnistlab.plots import figure, save_figure
 
 BOX = "#dbe7f3"  # trainable layers

@@ -1,10 +1,15 @@
-"""`mnistlab notebook --run DIR`: execute the study notebook headless into `DIR/study.ipynb`.
+"""`mnistlab notebook --run DIR`: build the self-contained study notebook and execute it into `DIR/study.ipynb`.
 
-The source is the jupytext percent script `mnistlab/notebooks/study.py` (in the package, so an installed copy and
-the bundle have it). The kernel runs inside the run folder, so the notebook reads that run's files through
-relative paths and the saved notebook holds no machine-specific path. Cells get fixed ids (jupytext draws random
-ones) and no timing metadata is recorded, so executing the same run twice gives a byte-identical file. Any cell
-that raises stops the execution and fails the command: a notebook with an error cell is never written."""
+The notebook holds, as code cells, the source of every package module the six studies run (`inline`), each cell
+run as that module by a small `%%module NAME` cell magic defined in the notebook itself, so the imports in the
+code stay as they are and the notebook never imports an installed `mnistlab`. After the shared code, each task
+section has its modules and one cell that runs the task in the run folder (finished work is read, missing work is
+trained) and shows its epoch log, tables and figures. The first code cell names the profile, so "Restart & Run
+All" in an empty folder runs the whole study.
+
+The kernel runs inside the run folder, so the notebook holds no machine-specific path. Cells get fixed ids and no
+timing metadata is recorded, so executing the same run twice gives a byte-identical file. Any cell that raises
+fails the command: a notebook with an error cell is never written."""
 
 from __future__ import annotations
 
@@ -13,43 +18,58 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.errors import UserError
-from mnistlab.runs import atomic_write_text
+from mnistlab.report import inline, nbtext
+from mnistlab.runs import atomic_write_text, read_json
 
-SOURCE = Path(__file__).resolve().parents[1] / "notebooks" / "study.py"
 OUTPUT = "study.ipynb"
-TIMEOUT_S = 900  # one cell; the notebook reuses finished results, so a cell normally takes seconds
+TIMEOUT_S = 3600  # one cell; a task cell on a finished run takes seconds, on an empty folder it trains the task
 
 
-def load_source(path: Path = SOURCE) -> Any:
-    """The percent script as an nbformat notebook with ids cell-000, cell-001, ... and a python3 kernelspec."""
-    import jupytext
+def build(run_dir: Path) -> Any:
+    """The notebook for `run_dir` (not executed): settings from its config.json, group from its group.json."""
     import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    nb = jupytext.read(path, fmt="py:percent")
+    config = read_json(run_dir / "config.json", {})
+    sections = inline.notebook_modules()
+    cells: list[Any] = [new_markdown_cell(nbtext.intro(run_dir, sections)),
+                        new_code_cell(nbtext.settings(config)),
+                        new_code_cell(nbtext.requirements(sections)),
+                        new_markdown_cell(nbtext.MAGIC_TEXT), new_code_cell(nbtext.MAGIC)]
+    for key, modules in sections:
+        cells.append(new_markdown_cell(nbtext.section_heading(key)))
+        for module in modules:
+            cells.append(new_markdown_cell(nbtext.module_heading(module)))
+            cells.append(new_code_cell(f"%%module {module.name}{' package' if module.is_package else ''}\n"
+                                       + module.source().rstrip("\n")))
+        if key == "shared":
+            cells.append(new_markdown_cell(nbtext.RUNNER_TEXT))
+            cells.append(new_code_cell(nbtext.RUNNER))
+        else:
+            cells.append(new_markdown_cell(f"#### Running {nbtext.task_name(key)} and its results"))
+            cells.append(new_code_cell(f'run_and_show(CFG, RUN_DIR, "{key}")'))
+    nb = new_notebook(cells=cells, metadata={
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"}})
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i:03d}"
-        cell.metadata = {}  # jupytext keeps cell options here; none of ours matter once executed
-    nb.metadata = {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    }
     nbformat.validate(nb)
     return nb
 
 
-def run_notebook(nb: Any, cwd: Path) -> Any:
+def run_notebook(nb: Any, cwd: Path, env: dict[str, str] | None = None) -> Any:
     """Execute `nb` in a fresh python3 kernel whose working folder is `cwd`; raise UserError on the first error
     cell, naming the cell and the exception."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     # The kernel must use the inline backend to embed figures: drop the CLI's MPLBACKEND=Agg from its env.
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # silences a debugger warning on frozen modules
+    kernel_env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"} | (env or {})
+    kernel_env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # silences a debugger warning on frozen modules
     try:
         client = NotebookClient(nb, timeout=TIMEOUT_S, kernel_name="python3", allow_errors=False,
                                 record_timing=False, resources={"metadata": {"path": str(cwd)}})
-        client.execute(env=env)
+        client.execute(env=kernel_env)
     except CellExecutionError as err:
         cell = next((c for c in nb.cells if _has_error(c)), None)
         where = f"cell {cell['id']}" if cell is not None else "a cell"
@@ -64,14 +84,24 @@ def _has_error(cell: Any) -> bool:
     return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
 
 
+def data_env() -> dict[str, str]:
+    """MNISTLAB_DATA for the kernel: the folder this process would read the datasets from. The notebook's copy of
+    the data module has no checkout around it to find the vendored data in, so it is told where that is."""
+    from mnistlab import data
+
+    if os.environ.get("MNISTLAB_DATA"):
+        return {"MNISTLAB_DATA": os.environ["MNISTLAB_DATA"]}
+    return {"MNISTLAB_DATA": str(data.REPO_DATA)} if (data.REPO_DATA / "mnist").is_dir() else {}
+
+
 def execute(run_dir: Path) -> Path:
-    """Execute the study notebook against `run_dir` and write `run_dir/study.ipynb` atomically."""
+    """Build and execute the study notebook against `run_dir`; write `run_dir/study.ipynb` atomically."""
     import nbformat
 
     run_dir = Path(run_dir).resolve()
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir} is not a run folder (no config.json)")
-    nb = run_notebook(load_source(), run_dir)
+    nb = run_notebook(build(run_dir), run_dir, data_env())
     out = run_dir / OUTPUT
     atomic_write_text(out, nbformat.writes(nb) + "\n")
     return out

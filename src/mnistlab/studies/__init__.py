@@ -26,14 +26,10 @@ class StudyResult:
 
 
 def load(name: str) -> Any:
+    """The study module `name` (one of config.STUDIES)."""
     if name not in STUDIES:
         raise UserError(f"unknown study {name!r}; choose from {', '.join(STUDIES)}")
-    try:
-        return importlib.import_module(f"mnistlab.studies.{name}")
-    except ModuleNotFoundError as err:
-        if err.name == f"mnistlab.studies.{name}":
-            raise UserError(f"study {name!r} is not implemented yet") from None
-        raise
+    return importlib.import_module(f"mnistlab.studies.{name}")
 
 
 def run_studies(cfg: RunConfig, rd: RunDir, names: list[str]) -> dict[str, str]:

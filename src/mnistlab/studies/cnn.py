@@ -14,7 +14,6 @@ from torch import nn
 
 from mnistlab.config import RunConfig
 from mnistlab.log import log
-from mnistlab.models import create
 from mnistlab.models.cnn import CNN_4_1, VARIANTS, CNNSpec, conv_macs
 from mnistlab.plots import cnn as plots
 from mnistlab.plots import mlp as mlp_plots
@@ -32,18 +31,18 @@ def recipe(cfg: RunConfig, variant: bool = False) -> N.Recipe:
     return N.Recipe(epochs, c.batch_size, c.lr, c.schedule, c.label_smoothing)
 
 
-def nets() -> dict[str, tuple[str, CNNSpec]]:
-    """Model folder name -> (registry name, spec), 4.1 first."""
-    return {"4_1": ("cnn_4_1", CNN_4_1)} | {f"4_2_{tag}": (f"cnn_4_2_{tag}", s) for tag, s in VARIANTS.items()}
+def nets() -> dict[str, CNNSpec]:
+    """Model folder name -> spec, 4.1 first."""
+    return {"4_1": CNN_4_1} | {f"4_2_{tag}": s for tag, s in VARIANTS.items()}
 
 
 def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     out = rd.study_dir(NAME)
     tensors = N.tensors(N.mnist(cfg), cfg.cnn.subset, image=True)
     rows: dict[str, dict[str, Any]] = {}
-    for name, (registry_name, spec) in nets().items():
+    for name, spec in nets().items():
         rec = recipe(cfg, variant=name != "4_1")
-        per_seed = [N.train_net(rd, NAME, name, lambda r=registry_name: create(r), rec, tensors, s, cfg.device,
+        per_seed = [N.train_net(rd, NAME, name, spec.build, rec, tensors, s, cfg.device,
                                 cfg.seed, cfg.cnn.channels_last)[1] for s in N.seeds(cfg)]
         rows[name] = {**N.aggregate(per_seed), **describe(spec)}
 
@@ -103,8 +102,8 @@ def trained_4_1(cfg: RunConfig, rd: RunDir) -> nn.Module:
     exists, else trained there with the cnn study's recipe, so that the cnn study later reuses it."""
 
     def train() -> nn.Module:
-        return N.train_net(rd, NAME, "4_1", lambda: create("cnn_4_1"), recipe(cfg),
+        return N.train_net(rd, NAME, "4_1", CNN_4_1.build, recipe(cfg),
                            N.tensors(N.mnist(cfg), cfg.cnn.subset, image=True), cfg.seed, cfg.device, cfg.seed,
                            cfg.cnn.channels_last)[0]
 
-    return N.load_or_train(rd, NAME, "4_1", "cnn_4_1", train)
+    return N.load_or_train(rd, NAME, "4_1", CNN_4_1.build, train)

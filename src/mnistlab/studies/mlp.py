@@ -23,8 +23,7 @@ from mnistlab.config import RunConfig, parse_floats
 from mnistlab.data import validation_split
 from mnistlab.errors import ConfigError
 from mnistlab.log import log
-from mnistlab.models import create
-from mnistlab.models.mlp import DEPTHS, MLP_3_1, depth_model_widths
+from mnistlab.models.mlp import DEPTHS, MLP_3_1, build_mlp, depth_model_widths
 from mnistlab.plots import mlp as plots
 from mnistlab.plots import save_figure
 from mnistlab.runs import RunDir, atomic_write_json, read_json
@@ -42,8 +41,8 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     tensors = N.tensors(data, cfg.mlp.subset, image=False)
     depth_recipe = N.Recipe(cfg.mlp.depth_epochs or recipe.epochs, recipe.batch_size, recipe.lr, recipe.schedule,
                             recipe.label_smoothing)
-    models = {"3_1": (lambda: create("mlp_3_1"), recipe, list(MLP_3_1))}
-    models |= {f"3_2_depth{d}": (lambda d=d: create(f"mlp_3_2_depth{d}"), depth_recipe, depth_model_widths(d))
+    models = {"3_1": (lambda: build_mlp(MLP_3_1), recipe, list(MLP_3_1))}
+    models |= {f"3_2_depth{d}": (lambda d=d: build_mlp(depth_model_widths(d)), depth_recipe, depth_model_widths(d))
                for d in DEPTHS}
     rows: dict[str, dict[str, Any]] = {}
     for name, (build, rec, widths) in models.items():
@@ -128,7 +127,7 @@ def candidate(rec: N.Recipe, data: tuple[N.Pair, N.Pair], out: Path, cfg: RunCon
     scores are kept: the candidate's weights are deleted (each is 7 MB and nothing reads them)."""
     (part, val) = data
     seed_everything(cfg.seed)
-    model = create("mlp_3_1")
+    model = build_mlp(MLP_3_1)
     dev = pick_device(cfg.device)
     if dev.type == "cpu":
         configure_threads()
@@ -156,10 +155,10 @@ def trained_3_1(cfg: RunConfig, rd: RunDir) -> nn.Module:
 
     def train() -> nn.Module:
         recipe, _ = choose_recipe(cfg, rd)
-        return N.train_net(rd, NAME, "3_1", lambda: create("mlp_3_1"), recipe,
+        return N.train_net(rd, NAME, "3_1", lambda: build_mlp(MLP_3_1), recipe,
                            N.tensors(N.mnist(cfg), cfg.mlp.subset, image=False), cfg.seed, cfg.device, cfg.seed)[0]
 
-    return N.load_or_train(rd, NAME, "3_1", "mlp_3_1", train)
+    return N.load_or_train(rd, NAME, "3_1", lambda: build_mlp(MLP_3_1), train)
 
 
 # ---------------------------------------------------------------- figures

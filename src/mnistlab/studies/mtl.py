@@ -38,7 +38,7 @@ from mnistlab.models.multitask import (
     build_single,
 )
 from mnistlab.runs import RunDir, atomic_write_text
-from mnistlab.studies import StudyResult
+from mnistlab.studies import StudyResult, tune
 from mnistlab.train import Task, TrainSpec, configure_threads, fit, pick_device, seed_everything, to_tensors
 
 NAME = "mtl"
@@ -132,15 +132,21 @@ def train_spec(cfg: RunConfig, adam: dict[str, float], seed: int, epochs: int | 
 
 
 def train_one(spec: ModelSpec, seed: int, data: FashionTensors, tspec: TrainSpec, folder: Path | None,
-              device: str) -> dict[str, Any]:
+              device: str, rd: RunDir | None = None) -> dict[str, Any]:
     """Build, train (or resume, or load if finished) and test one model; one flat table row. The row carries
     digests of the initial and final weights: equal init digests prove a fair start, and a model trained alone
-    or after others in a sweep must end with the same final digest (no state carried over)."""
+    or after others in a sweep must end with the same final digest (no state carried over). With `rd`, every
+    epoch also goes to the run's metrics.jsonl, as for the MLPs and CNNs."""
     configure_threads()  # per model: the free cores change as other work on the machine starts and stops
     model, task = build(spec, seed)
     init = digest(model)
+
+    def on_epoch(row: dict[str, float]) -> None:
+        if rd is not None:
+            rd.log_event({"event": "epoch", "study": "mtl", "model": spec.name, "seed": seed, **row})
+
     res = fit(model, data.train, tspec, name=f"mtl/{spec.name}-s{seed}", test=data.test, task=task,
-              out_dir=folder, device=device)
+              out_dir=folder, device=device, on_epoch=on_epoch)
     row: dict[str, Any] = {"model": spec.name, "lambda": spec.lam, "seed": seed, "params": param_count(model),
                            "epochs": tspec.epochs, "train_s": round(res.train_s, 2),
                            "train_cpu_s": round(res.train_cpu_s, 1), "threads": res.threads, "init_sha": init,
@@ -158,14 +164,13 @@ def train_one(spec: ModelSpec, seed: int, data: FashionTensors, tspec: TrainSpec
 def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     from mnistlab.plots import mtl as plots
     from mnistlab.plots import save_figure
-    from mnistlab.studies import tune
 
     check(cfg)
     out = rd.study_dir(NAME)
     device = str(pick_device(cfg.device))
     data = load(cfg)
     t0 = time.perf_counter()
-    tuning = tune.tune(cfg, rd, data, device) if cfg.mtl.tune else None
+    tuning = tune.tune(cfg, rd, data, device, train_spec) if cfg.mtl.tune else None
     tune_s = time.perf_counter() - t0
     adam = tuning["best"] if tuning else {"lr": cfg.mtl.lr, "beta1": cfg.mtl.beta1, "beta2": cfg.mtl.beta2}
     log(f"[mtl] Adam for every model: lr={adam['lr']:.3g} beta1={adam['beta1']:.3f} beta2={adam['beta2']:.4f}")
@@ -174,7 +179,7 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     for seed in range(cfg.seed, cfg.seed + cfg.seeds):
         for spec in specs:
             folder = out / f"{spec.name}-s{seed}"
-            rows.append(train_one(spec, seed, data, train_spec(cfg, adam, seed), folder, device))
+            rows.append(train_one(spec, seed, data, train_spec(cfg, adam, seed), folder, device, rd))
             if seed == cfg.seed:
                 curves[spec.name] = _history(folder)
     table = aggregate(rows, specs)

@@ -90,18 +90,17 @@ def train_net(rd: RunDir, study: str, name: str, build: Callable[[], nn.Module],
     return model, row
 
 
-def load_or_train(rd: RunDir, study: str, name: str, model_name: str, train: Callable[[], nn.Module]) -> nn.Module:
-    """The run's first-seed `<run>/<study>/<name>/model.pt` loaded into `create(model_name)` when it exists, else
-    `train()` (which writes it there, so the owning study later reuses it). On CPU, eval mode, contiguous layout."""
-    from mnistlab.models import create
-
+def load_or_train(rd: RunDir, study: str, name: str, build: Callable[[], nn.Module],
+                  train: Callable[[], nn.Module]) -> nn.Module:
+    """The run's first-seed `<run>/<study>/<name>/model.pt` loaded into `build()` when it exists, else `train()`
+    (which writes it there, so the owning study later reuses it). On CPU, eval mode, contiguous layout."""
     path = rd.path / study / name / "model.pt"
     if path.is_file():
-        log(f"[{study}] loading {model_name} from {path}")
-        model = create(model_name)
+        log(f"[{study}] loading {study} {name} from {path}")
+        model = build()
         model.load_state_dict(safe_load(path))
     else:
-        log(f"[{study}] {path} not found: training {model_name} with the {study} study's recipe")
+        log(f"[{study}] {path} not found: training {study} {name} with the {study} study's recipe")
         model = train()
     return model.cpu().eval().to(memory_format=torch.contiguous_format)  # training may leave it channels_last
 

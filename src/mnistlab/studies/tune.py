@@ -14,13 +14,12 @@ fingerprint of everything a trial depends on: changed settings start a new study
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import re
 import time
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -102,13 +101,17 @@ def open_study(cfg: RunConfig, rd: RunDir) -> Any:
     return study
 
 
-def objective(cfg: RunConfig, data: Any, idx: tuple[np.ndarray, np.ndarray], device: str) -> Any:
-    """The Optuna objective: mean validation accuracy of both heads after a short training of a fresh MTL net."""
+SpecMaker = Callable[..., Any]  # (cfg, adam, seed, epochs=) -> TrainSpec: the study's own recipe (mtl.train_spec)
+
+
+def objective(cfg: RunConfig, data: Any, idx: tuple[np.ndarray, np.ndarray], device: str,
+              make_spec: SpecMaker) -> Any:
+    """The Optuna objective: mean validation accuracy of both heads after a short training of a fresh MTL net
+    trained with `make_spec`'s recipe (passed in by the mtl study, so this module does not import it back)."""
     import optuna
     import torch
 
     from mnistlab.models.multitask import MultiTaskLoss, MultiTaskNet
-    from mnistlab.studies.mtl import train_spec
     from mnistlab.train import configure_threads, fit, seed_everything
 
     x, y = data.train
@@ -119,7 +122,7 @@ def objective(cfg: RunConfig, data: Any, idx: tuple[np.ndarray, np.ndarray], dev
         adam = search_space(trial)
         configure_threads()  # the free cores, as for every model of the study
         seed_everything(cfg.seed)  # identical initial weights in every trial
-        spec = train_spec(cfg, adam, cfg.seed, epochs=cfg.mtl.tune_epochs)
+        spec = make_spec(cfg, adam, cfg.seed, epochs=cfg.mtl.tune_epochs)
         t0 = time.perf_counter()
 
         def report(row: dict[str, float]) -> None:
@@ -143,7 +146,7 @@ def objective(cfg: RunConfig, data: Any, idx: tuple[np.ndarray, np.ndarray], dev
     return run_trial
 
 
-def tune(cfg: RunConfig, rd: RunDir, data: Any, device: str) -> dict[str, Any]:
+def tune(cfg: RunConfig, rd: RunDir, data: Any, device: str, make_spec: SpecMaker) -> dict[str, Any]:
     """Fill the study up to `mtl.tune_trials` counted trials, write its table and figure; returns the winner.
     `data` is the study's FashionTensors (train + test); only its train part is used here."""
     import optuna
@@ -164,7 +167,7 @@ def tune(cfg: RunConfig, rd: RunDir, data: Any, device: str) -> dict[str, Any]:
     log(f"[mtl] tuning: study {study.study_name} in {redact(storage_url(cfg, rd))}: {max(left, 0)} trial(s) to run")
     t0 = time.perf_counter()
     if left > 0:
-        study.optimize(objective(cfg, data, idx, device), n_trials=left, gc_after_trial=True,
+        study.optimize(objective(cfg, data, idx, device, make_spec), n_trials=left, gc_after_trial=True,
                        callbacks=[MaxTrialsCallback(cfg.mtl.tune_trials, states=counted), _log_trial])
     rows = trials_table(study)
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
@@ -211,29 +214,3 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     lines = [",".join(keys)]
     lines += [",".join("" if r[k] is None else str(r[k]) for k in keys) for r in rows]
     return "\n".join(lines) + "\n"
-
-
-def main(args: argparse.Namespace) -> int:
-    """`mnistlab tune`: run (or extend) the study for a run folder and print the winner. The flags --storage and
-    --trials become mtl.storage and mtl.tune_trials, so a later `mnistlab run mtl` with the same flags reuses it."""
-    from mnistlab import pipeline
-    from mnistlab.studies.mtl import check, load
-    from mnistlab.train import pick_device
-
-    extra = [f"mtl.storage={args.storage}"] if args.storage else []
-    extra += [f"mtl.tune_trials={args.trials}"] if args.trials is not None else []
-    args.set = [*args.set, *extra]
-    cfg = pipeline.resolve(args)
-    check(cfg)
-    out = Path(args.out) if args.out else pipeline.default_out(cfg)
-    with RunDir.open(out, cfg.to_dict()) as rd:
-        try:
-            result = tune(cfg, rd, load(cfg), str(pick_device(cfg.device)))
-        except TrainingDiverged as err:
-            raise UserError(f"every tuning trial diverged ({err}); narrow the search or lower mtl.lr") from None
-    b = result["best"]
-    print(f"study {result['study']} ({result['n_trials']} trials) in {result['storage']}")
-    print(f"best trial {result['best_trial']}: val accuracy {result['best_value']:.4f} with "
-          f"lr={b['lr']:.4g} beta1={b['beta1']:.4f} beta2={b['beta2']:.5f}")
-    print(f"table: {out / 'mtl' / 'tuning' / 'trials.csv'}; figure: {out / 'mtl' / 'figures' / 'tuning.png'}")
-    return 0

@@ -21,7 +21,7 @@ from mnistlab.config import RunConfig, VizConfig
 from mnistlab.data import Dataset
 from mnistlab.errors import ConfigError, DataError
 from mnistlab.log import log
-from mnistlab.models import create
+from mnistlab.models.cnn import CNN_4_1
 from mnistlab.plots import save_figure
 from mnistlab.plots import viz as plots
 from mnistlab.runs import RunDir, atomic_path
@@ -107,7 +107,7 @@ def obtain_models(cfg: RunConfig, rd: RunDir, data: Dataset, device: torch.devic
     else:
         seed = cfg.seed + 1
         log(f"[{NAME}] training an independent CNN 4.1 (seed {seed}) with the cnn study's recipe")
-        judge, row = N.train_net(rd, NAME, "independent_cnn_4_1", lambda: create("cnn_4_1"), cnn_study.recipe(cfg),
+        judge, row = N.train_net(rd, NAME, "independent_cnn_4_1", CNN_4_1.build, cnn_study.recipe(cfg),
                                  N.tensors(data, cfg.cnn.subset, image=True), seed, cfg.device, seed)
         info["independent"] = {"model": "cnn_4_1", "how": "trained", "path": row["path"] + "/model.pt",
                                "seed": seed}

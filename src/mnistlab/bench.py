@@ -26,9 +26,9 @@ DOC = ROOT / "docs" / "BENCHMARKS.md"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from mnistlab.cli import _Parser
+    from mnistlab.errors import ArgumentParser
 
-    p = _Parser(prog="mnistlab bench", description="Throughput and time-to-accuracy against Keras fit and a "
+    p = ArgumentParser(prog="mnistlab bench", description="Throughput and time-to-accuracy against Keras fit and a "
                 "per-sample DataLoader loop, with our engine's fast-path switches on and off.")
     p.add_argument("--quick", action="store_true", help="a few minutes: small budgets, 2 repeats, no compile/TTA")
     p.add_argument("--out", help="folder for results.json and report.md (default benchmarks/out/<time>)")

@@ -12,15 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mnistlab.config import STUDIES
-from mnistlab.errors import UserError
+from mnistlab.errors import ArgumentParser, UserError
 
 EXIT_USER = 2
 EXIT_INTERRUPTED = 130
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage + message
-        raise UserError(f"{self.prog}: {message} (see --help)")
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -40,8 +35,8 @@ def _add_group_flags(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = _Parser(prog="mnistlab", description="The MNIST / Fashion-MNIST deep-learning study, end to end.")
-    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    top = ArgumentParser(prog="mnistlab", description="The MNIST / Fashion-MNIST deep-learning study, end to end.")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
     run = sub.add_parser("run", help="run studies (default: all six), then notebook, report and bundle")
     run.add_argument("studies", nargs="*", metavar="STUDY", help=f"any of: {', '.join(STUDIES)} (default: all)")
@@ -51,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
     _add_group_flags(run)
 
     data = sub.add_parser("data", help="dataset tools")
-    dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    dsub = data.add_subparsers(dest="data_command", required=True, parser_class=ArgumentParser)
     verify = dsub.add_parser("verify", help="check all eight IDX files (SHA-256 of the payload, header, shape)")
     verify.add_argument("--data-dir", default=None)
 

@@ -1,5 +1,7 @@
 """Errors a user can act on. The CLI prints them as one line and exits with code 2, never a traceback."""
 
+import argparse
+
 
 class UserError(Exception):
     """A problem the user can fix (bad flag, bad file, bad folder). `str(err)` is the whole message."""
@@ -19,3 +21,11 @@ class TrainingDiverged(RuntimeError):
     def __init__(self, model: str, epoch: int, step: int, loss: float) -> None:
         super().__init__(f"{model}: loss became {loss} at epoch {epoch}, step {step}; lower the learning rate")
         self.model, self.epoch, self.step, self.loss = model, epoch, step, loss
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are UserErrors: one line instead of usage + message (used by `mnistlab` and by
+    `mnistlab bench`, which parses its own flags)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message} (see --help)")

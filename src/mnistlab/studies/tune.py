@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import time
@@ -30,20 +31,23 @@ from mnistlab.errors import TrainingDiverged, UserError
 from mnistlab.log import log
 from mnistlab.runs import RunDir, atomic_path, atomic_write_json, atomic_write_text
 
-SPACE_VERSION = 1  # bump when search_space changes, so old trials are not mixed into the new study
+SPACE_VERSION = 2  # bump when search_space changes, so old trials are not mixed into the new study
 LAMBDA = 0.5
 STATES_COUNTED = ("COMPLETE", "PRUNED")  # the trials that used up the budget
 
 
-# The searched ranges. beta2 is searched as its gap to 1, log-uniform: its useful values crowd near 1.
-SPACE = {"lr": (1e-4, 5e-3), "beta1": (0.7, 0.98), "beta2_gap": (1e-4, 0.1)}
+# The searched ranges, wide enough that a winner is not pinned to an edge (`at_edge` flags one that is). beta2 is
+# searched as its gap to 1, log-uniform: its useful values crowd near 1.
+SPACE = {"lr": (3e-5, 1e-2), "beta1": (0.5, 0.99), "beta2_gap": (1e-5, 0.2)}
+LOG_SCALE = {"lr": True, "beta1": False, "beta2_gap": True}
+EDGE = 0.05  # a winner within 5% of a range's width (in log units for log ranges) of either end is "at the edge"
 
 
 def search_space(trial: Any) -> dict[str, float]:
     """lr log-uniform, beta1 uniform, 1 - beta2 log-uniform over SPACE (beta2 in [0.9, 0.9999])."""
-    lr = trial.suggest_float("lr", *SPACE["lr"], log=True)
-    beta1 = trial.suggest_float("beta1", *SPACE["beta1"])
-    gap = trial.suggest_float("beta2_gap", *SPACE["beta2_gap"], log=True)
+    lr = trial.suggest_float("lr", *SPACE["lr"], log=LOG_SCALE["lr"])
+    beta1 = trial.suggest_float("beta1", *SPACE["beta1"], log=LOG_SCALE["beta1"])
+    gap = trial.suggest_float("beta2_gap", *SPACE["beta2_gap"], log=LOG_SCALE["beta2_gap"])
     return {"lr": lr, "beta1": beta1, "beta2": 1.0 - gap}
 
 
@@ -181,11 +185,45 @@ def tune(cfg: RunConfig, rd: RunDir, data: Any, device: str, make_spec: SpecMake
               "n_trials": len(rows), "seconds": round(time.perf_counter() - t0, 1),
               "trials_s": round(sum(r["seconds"] or 0.0 for r in rows), 1),  # all trials, also earlier runs
               "train_images": len(idx[0]), "val_images": len(idx[1]), "space": SPACE,
-              "optuna": optuna.__version__}
+              "optuna": optuna.__version__,
+              "against_defaults": against_defaults(rows, cfg, len(idx[1])),
+              "at_edge": at_edge(best.params)}
     atomic_write_json(folder / "result.json", result)
     atomic_write_text(folder / "trials.csv", to_csv(rows))
     save_figure(plots.tuning(rows, SPACE), rd.study_dir("mtl") / "figures" / "tuning")
     return result
+
+
+def against_defaults(rows: list[dict[str, Any]], cfg: RunConfig, n_val: int) -> dict[str, Any] | None:
+    """The winner's margin over Adam's defaults (the enqueued first trial) on the validation objective, with its
+    standard error, so the report can say whether tuning found anything beyond noise. The objective is the mean
+    of the two heads' accuracies on the same `n_val` images; each accuracy's binomial variance is p(1 - p)/n, the
+    mean's is a quarter of their sum, and the two trials' errors are treated as independent (the same images make
+    them correlated, so this over-states the error: a margin beyond 2 SE is then a safe call)."""
+    done = [r for r in rows if r["state"] == "complete" and r["value"] is not None and r["val_items"] is not None]
+    default = next((r for r in done if r["lr"] == cfg.mtl.lr and r["beta1"] == cfg.mtl.beta1
+                    and abs(r["beta2"] - cfg.mtl.beta2) < 1e-12), None)
+    if default is None or not done:
+        return None
+    best = max(done, key=lambda r: r["value"])
+
+    def var(r: dict[str, Any]) -> float:
+        return sum(p * (1 - p) for p in (r["val_items"], r["val_groups"])) / (4 * n_val)
+
+    se = (var(best) + var(default)) ** 0.5
+    margin = best["value"] - default["value"]
+    return {"default_trial": default["trial"], "default_value": default["value"], "best_value": best["value"],
+            "margin": margin, "se": se, "beyond_2se": margin > 2 * se, "n_val": n_val}
+
+
+def at_edge(params: dict[str, float]) -> list[str]:
+    """The tuned settings that ended within EDGE of a searched range's end (the range may have clipped them)."""
+    edge = []
+    for key, (lo, hi) in SPACE.items():
+        f = math.log if LOG_SCALE[key] else (lambda v: v)
+        if key in params and min(f(params[key]) - f(lo), f(hi) - f(params[key])) < EDGE * (f(hi) - f(lo)):
+            edge.append(key)
+    return edge
 
 
 def _log_trial(study: Any, trial: Any) -> None:

@@ -64,6 +64,11 @@ def cleanup(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the per-session dataset cache made above: a test run leaves no temp folder behind."""
+    cleanup(Path(os.environ["MNISTLAB_CACHE"]))
+
+
 # The one smoke run the slow end-to-end tests share: tiny subsets, the brief's three required lambdas and a 2-trial
 # Optuna study (the multi-task nets dominate its time), every other code path of the six studies and deliverables.
 SMOKE_ARGS = ("--profile", "smoke", "--set", "mtl.lambdas=0,0.5,1", "--set", "mtl.tune_trials=2")

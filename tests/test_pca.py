@@ -37,8 +37,14 @@ def test_variance_ratios_are_exact(digits):
     ratio = study.fit_pca(x).explained_variance_ratio_
     assert ratio.shape == (784,) and np.all(np.diff(ratio) <= 1e-7)
     assert ratio.sum() == pytest.approx(1.0, abs=1e-5)  # every component kept
-    assert study.smallest_k(ratio, 1.0 - 1e-9) <= 784
-    assert study.smallest_k(np.array([0.5, 0.3, 0.2]), 0.8) == 2
+    k = study.smallest_k(ratio, 0.9)  # the first k whose cumulative ratio reaches 90%, not one more or less
+    assert np.cumsum(ratio)[k - 1] >= 0.9 > np.cumsum(ratio)[k - 2]
+
+
+def test_smallest_k_counts_components_exactly():
+    ratio = np.array([0.5, 0.3, 0.2])
+    assert [study.smallest_k(ratio, f) for f in (0.1, 0.5, 0.51, 0.8, 0.81, 1.0)] == [1, 1, 2, 2, 3, 3]
+    assert study.smallest_k(ratio, 1.5) == 3  # unreachable: all components, not an index past the end
 
 
 def test_overlap_score_separates_and_overlaps():

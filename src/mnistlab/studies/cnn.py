@@ -19,40 +19,39 @@ from mnistlab.plots import cnn as plots
 from mnistlab.plots import mlp as mlp_plots
 from mnistlab.plots import save_figure
 from mnistlab.runs import RunDir, read_json
-from mnistlab.studies import StudyResult
-from mnistlab.studies import nets as N
+from mnistlab.studies import StudyResult, nets
 
 NAME = "cnn"
 
 
-def recipe(cfg: RunConfig, variant: bool = False) -> N.Recipe:
+def recipe(cfg: RunConfig, variant: bool = False) -> nets.Recipe:
     c = cfg.cnn
     epochs = (c.variant_epochs or c.epochs) if variant else c.epochs
-    return N.Recipe(epochs, c.batch_size, c.lr, c.schedule, c.label_smoothing)
+    return nets.Recipe(epochs, c.batch_size, c.lr, c.schedule, c.label_smoothing)
 
 
-def nets() -> dict[str, CNNSpec]:
+def networks() -> dict[str, CNNSpec]:
     """Model folder name -> spec, 4.1 first."""
     return {"4_1": CNN_4_1} | {f"4_2_{tag}": s for tag, s in VARIANTS.items()}
 
 
 def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     out = rd.study_dir(NAME)
-    tensors = N.tensors(N.mnist(cfg), cfg.cnn.subset, image=True)
+    tensors = nets.tensors(nets.mnist(cfg), cfg.cnn.subset, image=True)
     rows: dict[str, dict[str, Any]] = {}
-    for name, spec in nets().items():
+    for name, spec in networks().items():
         rec = recipe(cfg, variant=name != "4_1")
-        per_seed = [N.train_net(rd, NAME, name, spec.build, rec, tensors, s, cfg.device,
-                                cfg.seed, cfg.cnn.channels_last)[1] for s in N.seeds(cfg)]
-        rows[name] = {**N.aggregate(per_seed), **describe(spec)}
+        per_seed = [nets.train_net(rd, NAME, name, spec.build, rec, tensors, s, cfg.device,
+                                cfg.seed, cfg.cnn.channels_last)[1] for s in nets.seeds(cfg)]
+        rows[name] = {**nets.aggregate(per_seed), **describe(spec)}
 
     mlp_rows = mlp_results(rd)
     figures = write_figures(rows, mlp_rows, out / "figures")
     metrics: dict[str, Any] = {}
     for row in rows.values():
-        metrics |= N.metrics(NAME, row)
+        metrics |= nets.metrics(NAME, row)
     summary = {"recipe": vars(recipe(cfg)), "variant_recipe": vars(recipe(cfg, variant=True)),
-               "models": {k: N.table_row(v) for k, v in rows.items()},
+               "models": {k: nets.table_row(v) for k, v in rows.items()},
                "curves": {k: v["history"] for k, v in rows.items()},
                "table": [table_row(rows[k]) for k in rows], "mlp_compared": sorted(mlp_rows),
                "figures": figures}
@@ -102,8 +101,8 @@ def trained_4_1(cfg: RunConfig, rd: RunDir) -> nn.Module:
     exists, else trained there with the cnn study's recipe, so that the cnn study later reuses it."""
 
     def train() -> nn.Module:
-        return N.train_net(rd, NAME, "4_1", CNN_4_1.build, recipe(cfg),
-                           N.tensors(N.mnist(cfg), cfg.cnn.subset, image=True), cfg.seed, cfg.device, cfg.seed,
+        return nets.train_net(rd, NAME, "4_1", CNN_4_1.build, recipe(cfg),
+                           nets.tensors(nets.mnist(cfg), cfg.cnn.subset, image=True), cfg.seed, cfg.device, cfg.seed,
                            cfg.cnn.channels_last)[0]
 
-    return N.load_or_train(rd, NAME, "4_1", CNN_4_1.build, train)
+    return nets.load_or_train(rd, NAME, "4_1", CNN_4_1.build, train)

@@ -27,8 +27,7 @@ from mnistlab.models.mlp import DEPTHS, MLP_3_1, build_mlp, depth_model_widths
 from mnistlab.plots import mlp as plots
 from mnistlab.plots import save_figure
 from mnistlab.runs import RunDir, atomic_write_json, read_json
-from mnistlab.studies import StudyResult
-from mnistlab.studies import nets as N
+from mnistlab.studies import StudyResult, nets
 from mnistlab.train import configure_threads, fit, pick_device, seed_everything
 
 NAME = "mlp"
@@ -36,28 +35,29 @@ NAME = "mlp"
 
 def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     out = rd.study_dir(NAME)
-    data = N.mnist(cfg)
+    data = nets.mnist(cfg)
     recipe, search = choose_recipe(cfg, rd)
-    tensors = N.tensors(data, cfg.mlp.subset, image=False)
-    depth_recipe = N.Recipe(cfg.mlp.depth_epochs or recipe.epochs, recipe.batch_size, recipe.lr, recipe.schedule,
+    tensors = nets.tensors(data, cfg.mlp.subset, image=False)
+    depth_recipe = nets.Recipe(cfg.mlp.depth_epochs or recipe.epochs, recipe.batch_size, recipe.lr, recipe.schedule,
                             recipe.label_smoothing)
     models = {"3_1": (lambda: build_mlp(MLP_3_1), recipe, list(MLP_3_1))}
     models |= {f"3_2_depth{d}": (lambda d=d: build_mlp(depth_model_widths(d)), depth_recipe, depth_model_widths(d))
                for d in DEPTHS}
     rows: dict[str, dict[str, Any]] = {}
     for name, (build, rec, widths) in models.items():
-        per_seed = [N.train_net(rd, NAME, name, build, rec, tensors, s, cfg.device, cfg.seed)[1] for s in N.seeds(cfg)]
-        rows[name] = {**N.aggregate(per_seed), "widths": widths, "hidden_layers": len(widths) - 2}
+        per_seed = [nets.train_net(rd, NAME, name, build, rec, tensors, s, cfg.device, cfg.seed)[1]
+                    for s in nets.seeds(cfg)]
+        rows[name] = {**nets.aggregate(per_seed), "widths": widths, "hidden_layers": len(widths) - 2}
 
     figures = write_figures(rows, search, out / "figures")
     metrics: dict[str, Any] = {}
     for row in rows.values():
-        metrics |= N.metrics(NAME, row)
+        metrics |= nets.metrics(NAME, row)
     metrics |= {f"{NAME}.3_1.{k}": getattr(recipe, k) for k in ("batch_size", "lr", "epochs")}
     if search.get("searched"):
         metrics[f"{NAME}.search.val_acc"] = search["chosen"]["val_acc"]
     summary = {"recipe": vars(recipe) | {"depth_epochs": depth_recipe.epochs}, "search": search,
-               "models": {k: N.table_row(v) for k, v in rows.items()},
+               "models": {k: nets.table_row(v) for k, v in rows.items()},
                "curves": {k: v["history"] for k, v in rows.items()},
                "depth_table": [depth_row(rows[k]) for k in rows], "figures": figures}
     return StudyResult(summary=summary, metrics=metrics)
@@ -70,12 +70,12 @@ def depth_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the 3.1 recipe
-def choose_recipe(cfg: RunConfig, rd: RunDir) -> tuple[N.Recipe, dict[str, Any]]:
+def choose_recipe(cfg: RunConfig, rd: RunDir) -> tuple[nets.Recipe, dict[str, Any]]:
     """The 3.1 recipe: from the config when `mlp.search` is off, else from the validation search (whose
     results are cached in `mlp/search/results.json`, so a re-run or another study reuses them)."""
     m = cfg.mlp
     if not m.search:
-        return N.Recipe(m.epochs, m.batch_size, m.lr, m.schedule, m.label_smoothing), {"searched": False}
+        return nets.Recipe(m.epochs, m.batch_size, m.lr, m.schedule, m.label_smoothing), {"searched": False}
     batches = [int(b) for b in parse_floats(m.search_batches, "mlp.search_batches")]
     lrs = parse_floats(m.search_lrs, "mlp.search_lrs")
     budgets = sorted({int(e) for e in parse_floats(m.search_budgets, "mlp.search_budgets")} | {m.search_epochs})
@@ -85,18 +85,18 @@ def choose_recipe(cfg: RunConfig, rd: RunDir) -> tuple[N.Recipe, dict[str, Any]]
     part, val = search_data(cfg, folder)
     done: dict[str, Any] = read_json(folder / "results.json", {})
 
-    def score(rec: N.Recipe) -> dict[str, Any]:
+    def score(rec: nets.Recipe) -> dict[str, Any]:
         key = f"bs{rec.batch_size}_lr{rec.lr:g}_e{rec.epochs}_ls{rec.label_smoothing:g}"
         if key not in done:
             done[key] = candidate(rec, (part, val), folder / key, cfg)
             atomic_write_json(folder / "results.json", done)
         return done[key]
 
-    grid = [score(N.Recipe(m.search_epochs, b, lr, m.schedule, m.label_smoothing)) for b in batches for lr in lrs]
+    grid = [score(nets.Recipe(m.search_epochs, b, lr, m.schedule, m.label_smoothing)) for b in batches for lr in lrs]
     best = cheapest_within(grid, m.search_tol)
-    stage2 = [score(N.Recipe(e, best["batch_size"], best["lr"], m.schedule, m.label_smoothing)) for e in budgets]
+    stage2 = [score(nets.Recipe(e, best["batch_size"], best["lr"], m.schedule, m.label_smoothing)) for e in budgets]
     chosen = cheapest_within(stage2, m.search_tol)
-    recipe = N.Recipe(chosen["epochs"], chosen["batch_size"], chosen["lr"], m.schedule, m.label_smoothing)
+    recipe = nets.Recipe(chosen["epochs"], chosen["batch_size"], chosen["lr"], m.schedule, m.label_smoothing)
     log(f"[{NAME}] search chose batch {recipe.batch_size}, lr {recipe.lr:g}, {recipe.epochs} epochs "
         f"(validation accuracy {chosen['val_acc']:.4f})")
     search = {"searched": True, "val_size": len(val[0]), "train_size": len(part[0]), "split_seed": cfg.seed,
@@ -108,9 +108,9 @@ def choose_recipe(cfg: RunConfig, rd: RunDir) -> tuple[N.Recipe, dict[str, Any]]
     return recipe, search
 
 
-def search_data(cfg: RunConfig, folder: Path) -> tuple[N.Pair, N.Pair]:
+def search_data(cfg: RunConfig, folder: Path) -> tuple[nets.Pair, nets.Pair]:
     """(train part, validation slice) of MNIST train, seeded by cfg.seed; the slice's indices are saved."""
-    (train, _test) = N.tensors(N.mnist(cfg), cfg.mlp.subset, image=False)
+    (train, _test) = nets.tensors(nets.mnist(cfg), cfg.mlp.subset, image=False)
     n = len(train[0])
     if not 0 < cfg.mlp.val_size < n:
         raise ConfigError(f"mlp.val_size must be between 1 and {n - 1} (the training images), got {cfg.mlp.val_size}")
@@ -122,7 +122,7 @@ def search_data(cfg: RunConfig, folder: Path) -> tuple[N.Pair, N.Pair]:
     return tr, va
 
 
-def candidate(rec: N.Recipe, data: tuple[N.Pair, N.Pair], out: Path, cfg: RunConfig) -> dict[str, Any]:
+def candidate(rec: nets.Recipe, data: tuple[nets.Pair, nets.Pair], out: Path, cfg: RunConfig) -> dict[str, Any]:
     """Train the 3.1 net with `rec` on the train part; score each epoch on the validation slice. Only the
     scores are kept: the candidate's weights are deleted (each is 7 MB and nothing reads them)."""
     (part, val) = data
@@ -155,10 +155,11 @@ def trained_3_1(cfg: RunConfig, rd: RunDir) -> nn.Module:
 
     def train() -> nn.Module:
         recipe, _ = choose_recipe(cfg, rd)
-        return N.train_net(rd, NAME, "3_1", lambda: build_mlp(MLP_3_1), recipe,
-                           N.tensors(N.mnist(cfg), cfg.mlp.subset, image=False), cfg.seed, cfg.device, cfg.seed)[0]
+        tensors = nets.tensors(nets.mnist(cfg), cfg.mlp.subset, image=False)
+        return nets.train_net(rd, NAME, "3_1", lambda: build_mlp(MLP_3_1), recipe, tensors, cfg.seed, cfg.device,
+                              cfg.seed)[0]
 
-    return N.load_or_train(rd, NAME, "3_1", lambda: build_mlp(MLP_3_1), train)
+    return nets.load_or_train(rd, NAME, "3_1", lambda: build_mlp(MLP_3_1), train)
 
 
 # ---------------------------------------------------------------- figures

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnistlab import data as D
+from mnistlab import data as datasets
 from mnistlab.config import RunConfig, parse_floats
 from mnistlab.errors import ConfigError
 from mnistlab.log import log
@@ -56,12 +56,12 @@ class FashionTensors:
 
 def load(cfg: RunConfig) -> FashionTensors:
     """Fashion-MNIST as tensors with both label columns; `cfg.mtl.subset` keeps the first N train, N // 5 test."""
-    ds = D.load_dataset("fashion", cfg.data_dir or None)
+    ds = datasets.load_dataset("fashion", cfg.data_dir or None)
     n = cfg.mtl.subset
 
-    def split(s: D.Split, keep: int) -> tuple[Tensor, Tensor]:
+    def split(s: datasets.Split, keep: int) -> tuple[Tensor, Tensor]:
         x, y = (s.x[:keep], s.y[:keep]) if keep else (s.x, s.y)
-        return to_tensors(x, np.stack([y, D.fashion_groups(y)], axis=1))
+        return to_tensors(x, np.stack([y, datasets.fashion_groups(y)], axis=1))
 
     return FashionTensors(split(ds.train, n), split(ds.test, n // 5))
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from mnistlab import data as D
+from mnistlab import data as datasets
 from mnistlab.config import RunConfig
 from mnistlab.errors import TrainingDiverged, UserError
 from mnistlab.log import log
@@ -77,7 +77,7 @@ def redact(url: str) -> str:
 
 def split(cfg: RunConfig, n_train: int) -> tuple[np.ndarray, np.ndarray]:
     """(trial training indices, validation indices) into the training split, both seeded and sorted."""
-    train_idx, val_idx = D.validation_split(n_train, cfg.mtl.val_size, cfg.seed)
+    train_idx, val_idx = datasets.validation_split(n_train, cfg.mtl.val_size, cfg.seed)
     k = cfg.mtl.tune_subset
     if 0 < k < len(train_idx):
         train_idx = np.sort(np.random.default_rng(cfg.seed + 1).choice(train_idx, size=k, replace=False))

@@ -25,13 +25,11 @@ from mnistlab.models.cnn import CNN_4_1
 from mnistlab.plots import save_figure
 from mnistlab.plots import viz as plots
 from mnistlab.runs import RunDir, atomic_path
-from mnistlab.studies import StudyResult
+from mnistlab.studies import StudyResult, nets
 from mnistlab.studies import cnn as cnn_study
 from mnistlab.studies import mlp as mlp_study
-from mnistlab.studies import nets as N
 from mnistlab.train import Classification, evaluate, pick_device
-from mnistlab.viz import dream as D
-from mnistlab.viz import objectives as O
+from mnistlab.viz import dream, objectives
 from mnistlab.viz.features import activations, conv_stack, filters, strongest_slices
 
 NAME = "viz"
@@ -50,7 +48,7 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     targets = parse_classes(v.dream_classes)
     out = rd.study_dir(NAME)
     device = pick_device(cfg.device)
-    data = N.mnist(cfg)
+    data = nets.mnist(cfg)
     digits = example_digits(data, targets)
     cnn, judge, models = obtain_models(cfg, rd, data, device)
 
@@ -107,11 +105,11 @@ def obtain_models(cfg: RunConfig, rd: RunDir, data: Dataset, device: torch.devic
     else:
         seed = cfg.seed + 1
         log(f"[{NAME}] training an independent CNN 4.1 (seed {seed}) with the cnn study's recipe")
-        judge, row = N.train_net(rd, NAME, "independent_cnn_4_1", CNN_4_1.build, cnn_study.recipe(cfg),
-                                 N.tensors(data, cfg.cnn.subset, image=True), seed, cfg.device, seed)
+        judge, row = nets.train_net(rd, NAME, "independent_cnn_4_1", CNN_4_1.build, cnn_study.recipe(cfg),
+                                 nets.tensors(data, cfg.cnn.subset, image=True), seed, cfg.device, seed)
         info["independent"] = {"model": "cnn_4_1", "how": "trained", "path": row["path"] + "/model.pt",
                                "seed": seed}
-    _, test = N.tensors(data, cfg.cnn.subset, image=True)
+    _, test = nets.tensors(data, cfg.cnn.subset, image=True)
     for key, model in (("cnn_4_1", cnn), ("independent", judge)):
         model.to(device).eval()
         info[key]["test_acc"] = evaluate(model, Classification(), *test)["acc"]
@@ -150,8 +148,8 @@ def activation_figures(cnn: nn.Module, digits: dict[int, np.ndarray], out: Path)
     return info
 
 
-def render_spec(v: VizConfig, steps: int, octaves: int) -> D.RenderSpec:
-    return D.RenderSpec(steps=steps, lr=v.dream_lr, jitter=v.jitter, scale=v.scale_jitter,
+def render_spec(v: VizConfig, steps: int, octaves: int) -> dream.RenderSpec:
+    return dream.RenderSpec(steps=steps, lr=v.dream_lr, jitter=v.jitter, scale=v.scale_jitter,
                         blur_every=v.blur_every, blur_sigma=v.blur_sigma, octaves=octaves,
                         grad_sigma=v.grad_sigma, samples=v.samples)
 
@@ -167,9 +165,10 @@ def preferred_inputs(cnn: nn.Module, v: VizConfig, seed: int, out: Path) -> dict
     shapes = {name: a.shape for name, a in activations(cnn, torch.zeros(1, 28, 28))}
     for layer in conv_stack(cnn)[1:]:
         n = layer.conv.out_channels
-        start = D.noise_image([seed + k for k in range(n)], 28, v.init_noise)
-        result = D.render(cnn, O.neuron(layer.name, list(range(n))), start, render_spec(v, v.filter_steps, v.octaves),
-                          seed=seed, penalty=v.l2 * O.l2() + v.filter_tv * O.tv())
+        start = dream.noise_image([seed + k for k in range(n)], 28, v.init_noise)
+        result = dream.render(cnn, objectives.neuron(layer.name, list(range(n))), start,
+                              render_spec(v, v.filter_steps, v.octaves), seed=seed,
+                              penalty=v.l2 * objectives.l2() + v.filter_tv * objectives.tv())
         images[layer.name] = result.images[:, 0].numpy()
         save_figure(plots.plot_preferred_inputs(layer.name, images[layer.name], shapes[layer.name]),
                     out / "figures" / f"preferred_{layer.name}")
@@ -183,43 +182,47 @@ def preferred_inputs(cnn: nn.Module, v: VizConfig, seed: int, out: Path) -> dict
 
 
 # ---------------------------------------------------------------- DeepDream
-def prior_basis(data: Dataset, k: int, subset: int = 0) -> D.PCABasis:
+def prior_basis(data: Dataset, k: int, subset: int = 0) -> dream.PCABasis:
     """The first k principal components of the MNIST training images (all 60,000; the first `subset` in smoke
     runs) that parameterise the dreams from noise. Class labels play no part: the prior knows what digits look
     like in general, not what a 2 looks like."""
     x = data.train.x[:subset or None].reshape(-1, 28 * 28)
-    return D.PCABasis.fit(torch.from_numpy(x.astype(np.float32) / 255.0), k)
+    return dream.PCABasis.fit(torch.from_numpy(x.astype(np.float32) / 255.0), k)
 
 
-def dream_objective(v: VizConfig, target: int, kind: str) -> tuple[O.Objective, O.Objective]:
+def dream_objective(v: VizConfig, target: int, kind: str) -> tuple[objectives.Objective, objectives.Objective]:
     """(objective, penalty) of a dream. Objective: the target's logit (from a real digit optionally plus
     conv3's energy, classic DeepDream). Penalty from noise: L2 (pixel: towards the black background; pca: the
     Gaussian prior on the whitened coefficients), TV and the border frame; from a real digit: the squared change
     from the start image, TV and new ink in the frame, so the dream amplifies the class while staying close to
     the digit."""
-    objective = O.class_margin(target) if v.dream_objective == "margin" else O.class_logit(target)
-    if kind == "noise" and v.dream_param == "pca":
-        return objective, v.pca_prior * O.pca_prior() + v.pca_tv * O.tv() + v.border * O.border(v.border_margin)
+    objective = objectives.class_logit(target)
+    if v.dream_objective == "margin":
+        objective = objectives.class_margin(target)
     if kind == "noise":
-        return objective, v.l2 * O.l2() + v.tv * O.tv() + v.border * O.border(v.border_margin)
+        frame = v.border * objectives.border(v.border_margin)
+        if v.dream_param == "pca":
+            return objective, v.pca_prior * objectives.pca_prior() + v.pca_tv * objectives.tv() + frame
+        return objective, v.l2 * objectives.l2() + v.tv * objectives.tv() + frame
     if v.real_energy:
-        objective = objective + v.real_energy * O.layer_energy("conv3")
-    return objective, v.real_anchor * O.l2("start") + v.tv * O.tv() + v.border * O.border(v.border_margin, "start")
+        objective = objective + v.real_energy * objectives.layer_energy("conv3")
+    frame = v.border * objectives.border(v.border_margin, "start")
+    return objective, v.real_anchor * objectives.l2("start") + v.tv * objectives.tv() + frame
 
 
 def dream_starts(v: VizConfig, kind: str, digit: np.ndarray, seeds: list[int],
-                 basis: D.PCABasis | None = None) -> torch.Tensor:
+                 basis: dream.PCABasis | None = None) -> torch.Tensor:
     """(S, 1, 28, 28): one seeded noise image per seed (pixel: dim uniform noise; pca: random coefficients
     drawn from the prior), or S copies of the real digit."""
     if kind == "noise" and basis is not None:
         return basis.sample([10_000 + s for s in seeds], v.pca_init)
     if kind == "noise":
-        return D.noise_image([10_000 + s for s in seeds], 28, v.init_noise)
+        return dream.noise_image([10_000 + s for s in seeds], 28, v.init_noise)
     return torch.from_numpy(digit)[None, None].repeat(len(seeds), 1, 1, 1)
 
 
 def dreams(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.ndarray], targets: list[int], cfg: RunConfig,
-           rd: RunDir, out: Path, basis: D.PCABasis | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+           rd: RunDir, out: Path, basis: dream.PCABasis | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every (target, kind, seed) dream, its probabilities under both models, figures, arrays and metrics.
     With `basis`, dreams from noise use the PCA parameterisation; dreams from a real digit always use pixels
     (they must be free to change single strokes of that digit)."""
@@ -233,12 +236,12 @@ def dreams(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.ndarray], targ
             objective, penalty = dream_objective(v, target, kind)
             prior = basis if kind == "noise" else None
             starts = dream_starts(v, kind, digits[target], seeds, prior)
-            result = D.render(cnn, objective, starts, spec, seed=seeds, penalty=penalty, basis=prior)
+            result = dream.render(cnn, objective, starts, spec, seed=seeds, penalty=penalty, basis=prior)
             batch, trace = result.images, np.asarray(result.trace)  # (S, 1, 28, 28), (steps, S)
-            p_cnn, p_judge = D.probabilities(cnn, batch), D.probabilities(judge, batch)
+            p_cnn, p_judge = dream.probabilities(cnn, batch), dream.probabilities(judge, batch)
             row = _dream_row(target, kind, seeds, batch, p_cnn, p_judge)
             row["start"] = starts[0, 0].numpy()  # the test digit, or the first seed's random start
-            row["p_start"] = float(D.probabilities(cnn, starts[:1])[0, target])
+            row["p_start"] = float(dream.probabilities(cnn, starts[:1])[0, target])
             rows.append(row)
             traces[f"{target} {kind}"] = trace.mean(axis=1).tolist()
             arrays[f"dream_{target}_{kind}"] = row["images"]

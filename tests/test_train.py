@@ -181,3 +181,76 @@ def test_a_validation_slice_is_reported_as_val_not_test(small):
     res = fit(create("mlp_3_1"), (train[0][:1500], train[1][:1500]), TrainSpec(epochs=1, batch_size=100), name="s",
               test=(train[0][1500:], train[1][1500:]), device="cpu", held_out="val")
     assert "val_acc" in res.final and not [k for k in res.final if k.startswith("test_")]
+
+
+# ---------------------------------------------------------------- GPU hygiene and precision (issue 19), on the CPU
+# Calls that copy a tensor's value to the host. On a GPU each one waits for every queued kernel, so fit may make
+# only a fixed few per epoch (the divergence check, the loss, the training and held-out accuracies: 4 for one
+# head), never one per step. The code path is the same on CPU and CUDA, so counting them here guards the GPU.
+HOST_READS = frozenset({"item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__", "__index__"})
+READS_PER_EPOCH = 6
+
+
+def _host_reads(data, batch, **spec):
+    """Host reads made by a 2-epoch fit of CNN 4.2-narrow on 400 images at `batch` (in any precision)."""
+    from torch.overrides import TorchFunctionMode
+
+    class Count(TorchFunctionMode):
+        reads = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.reads += getattr(func, "__name__", "") in HOST_READS
+            return func(*args, **(kwargs or {}))
+
+    (train, test) = data
+    seed_everything(0)
+    with Count() as counter:
+        fit(create("cnn_4_2_narrow"), (train[0][:400], train[1][:400]), TrainSpec(epochs=2, batch_size=batch, **spec),
+            name="reads", test=(test[0][:200], test[1][:200]), device="cpu")
+    return counter.reads
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_host_reads_per_epoch_are_few_and_do_not_grow_with_steps(small, precision):
+    reads = [_host_reads(small, batch, precision=precision) for batch in (40, 20)]  # 10, then 20 steps per epoch
+    assert reads[0] == reads[1] <= 2 * READS_PER_EPOCH, reads
+
+
+def test_the_host_read_counter_sees_per_step_reads(small):
+    """The counter is not blind: PyTorch's unfused Adam reads each parameter's step count back every step."""
+    reads = [_host_reads(small, batch, precision="fp32", fused=False) for batch in (40, 20)]
+    assert reads[1] - reads[0] >= 2 * 10, reads
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_fp16_resumes_in_fp16_with_its_loss_scale(small, tmp_path, monkeypatch):
+    """A model started in fp16 ($MNISTLAB_PRECISION) and stopped during epoch 2 resumes in fp16 even without the
+    variable, with the checkpointed gradient-scaler state: the numbers of an uninterrupted fp16 run. The scale
+    grows every 2 clean steps here (2000 by default), so it overflows and backs off within the run, and a resume
+    that started again from the initial scale would skip other steps."""
+    import functools
+
+    monkeypatch.setattr(torch.amp, "GradScaler", functools.partial(torch.amp.GradScaler, growth_interval=2))
+    (train, test) = small
+    train, test = (train[0][:600], train[1][:600]), (test[0][:200], test[1][:200])
+    spec = TrainSpec(epochs=3, batch_size=50, lr=2e-3, schedule="onecycle", seed=0)
+
+    def stop(row):
+        if row["epoch"] == 2:  # before epoch 2's checkpoint: the resume starts after epoch 1
+            raise _Stop
+
+    monkeypatch.setenv("MNISTLAB_PRECISION", "fp16")
+    seed_everything(0)
+    straight = fit(create("mlp_3_1"), train, spec, name="f", test=test, device="cpu")
+    seed_everything(0)
+    with pytest.raises(_Stop):
+        fit(create("mlp_3_1"), train, spec, name="f", test=test, out_dir=tmp_path, device="cpu", on_epoch=stop)
+    state = safe_load(tmp_path / "checkpoint.pt")
+    assert state["precision"] == "fp16" and state["scaler"]["scale"] != 2.0**16  # it moved from the initial scale
+    monkeypatch.delenv("MNISTLAB_PRECISION")
+    resumed = fit(create("mlp_3_1"), train, spec, name="f", test=test, out_dir=tmp_path, device="cpu")
+    assert straight.precision == resumed.precision == "fp16"
+    assert _numbers(resumed.history) == _numbers(straight.history)

@@ -1,15 +1,26 @@
-"""Where training runs and how: the device, the number of CPU threads, and whether bf16 autocast pays off.
+"""Where training runs and how: the device, the number of CPU threads, and the training precision.
 
 `mnistlab.train` re-exports these names; the studies call `configure_threads()` before each model."""
 
 from __future__ import annotations
 
 import os
+import re
 import time
+from typing import Any
 
 import torch
 
-from mnistlab.errors import UserError
+from mnistlab.errors import ConfigError, UserError
+
+# The PyTorch releases this package supports (pyproject.toml states the same range; requirements.txt pins one).
+# 2.4 is the first with fused Adam on CPU (pytorch/pytorch#123074; 2.3's fused=True is CUDA-only): without it the
+# CPU path falls back to the foreach Adam, slower, and under fp16's GradScaler an unfused optimizer reads
+# found-inf back to the host every step. torch.amp.GradScaler(device) itself needs >= 2.3.
+TORCH_SUPPORTED = ">=2.4"
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # autocast dtype per precision; fp32 = no autocast
+CUDA_EVAL_BATCH = 2048  # inference batch on a GPU (see eval_batch)
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -74,9 +85,66 @@ def cpu_has_fast_bf16() -> bool:
     return ("amx_bf16" in flags or "avx512_bf16" in flags) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """auto = bf16 autocast on CUDA and on CPUs with native bf16 (measured faster at equal accuracy, see
-    docs/BENCHMARKS.md); fp32 elsewhere, where emulated bf16 would be slower."""
+def auto_precision(device_type: str, capability: tuple[int, int] | None = None, cpu_bf16: bool = False) -> str:
+    """What precision=auto trains in, from the device's facts alone (tests fake them):
+    - CUDA, compute capability >= 8.0 (A100, RTX 30xx, L4, H100, ...): bf16 autocast, native there;
+    - CUDA 7.x (V100, T4, RTX 20xx): fp16 autocast with a gradient scaler. Their tensor cores run fp16, while bf16
+      is emulated or refused;
+    - older CUDA cards (< 7.0: no tensor cores, and Pascal's consumer chips run fp16 at 1/64 of fp32): fp32;
+    - CPU: bf16 where it has native bf16 units (AMX / AVX512-BF16, measured faster at equal accuracy, see
+      docs/BENCHMARKS.md), fp32 elsewhere, where emulated bf16 is slower;
+    - anything else (mps, xpu, ...): fp32."""
+    if device_type == "cuda" and capability is not None:
+        return "bf16" if capability >= (8, 0) else "fp16" if capability >= (7, 0) else "fp32"
+    if device_type == "cpu":
+        return "bf16" if cpu_bf16 else "fp32"
+    return "fp32"
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The precision to train in: 'fp32', 'bf16' or 'fp16'. An explicit `precision` is kept; 'auto' is replaced
+    by $MNISTLAB_PRECISION when set (how a user forces one for a whole run), else decided by `auto_precision`."""
     if precision == "auto":
-        return device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
-    return precision == "bf16"
+        precision = os.environ.get("MNISTLAB_PRECISION", "").strip().lower() or "auto"
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r} "
+                          "(TrainSpec.precision or $MNISTLAB_PRECISION)")
+    if precision != "auto":
+        return precision
+    capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
+    return auto_precision(device.type, capability, device.type == "cpu" and cpu_has_fast_bf16())
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """True when `precision` resolves to bf16 autocast on `device` (kept for callers that only know bf16)."""
+    return resolve_precision(precision, device) == "bf16"
+
+
+def eval_batch(device: torch.device, cpu_batch: int = 256) -> int:
+    """Inference batch for `device`. CPU: `cpu_batch` (256; 1000 ran CNN 4.1 2.2x slower, its activations overflow
+    the cache). GPU: at least CUDA_EVAL_BATCH, so the 10,000 test images take 5 launches rather than 40; the
+    largest net keeps < 450 KiB of fp32 activations per image (all layers summed), < 1 GiB at 2048."""
+    return max(cpu_batch, CUDA_EVAL_BATCH) if device.type == "cuda" else cpu_batch
+
+
+def _major_minor(text: str) -> tuple[int, int]:
+    found = re.search(r"(\d+)\.(\d+)", text)
+    return (int(found[1]), int(found[2])) if found else (0, 0)
+
+
+def torch_in_range(version: str | None = None) -> bool:
+    """True when `version` (default: the running torch, e.g. '2.13.0+cpu') meets TORCH_SUPPORTED's minimum."""
+    return _major_minor(version or torch.__version__) >= _major_minor(TORCH_SUPPORTED)
+
+
+def describe(device: str = "auto") -> dict[str, Any]:
+    """Device, precision and versions of this process for env.json. Never raises for a missing GPU (the run
+    reports that itself); an invalid $MNISTLAB_PRECISION does raise, before any study starts."""
+    cuda = torch.cuda.is_available()
+    dev = torch.device("cuda" if cuda and device in ("auto", "cuda") else "cpu")
+    cap = torch.cuda.get_device_capability(dev) if dev.type == "cuda" else None
+    return {"device": dev.type, "gpu_capability": f"{cap[0]}.{cap[1]}" if cap else None,
+            "precision": resolve_precision("auto", dev),
+            "precision_forced": os.environ.get("MNISTLAB_PRECISION", "").strip() or None,
+            "torch_cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
+            "torch_supported": TORCH_SUPPORTED, "torch_in_range": torch_in_range()}

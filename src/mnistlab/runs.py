@@ -159,9 +159,12 @@ def git_sha() -> str | None:
         return None
 
 
-def environment() -> dict[str, Any]:
+def environment(device: str = "auto") -> dict[str, Any]:
+    """Versions, machine, and what `device` (the config's) trains on and in which precision (hardware.describe)."""
     import numpy
     import torch
+
+    from mnistlab.hardware import describe
 
     cuda = torch.cuda.is_available()
     return {
@@ -176,6 +179,7 @@ def environment() -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "git_sha": git_sha(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **describe(device),
     }
 
 
@@ -233,7 +237,8 @@ class RunDir:
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
             sweep_temps(self.path)  # what a killed writer left; we own the folder now, so none is live
-            atomic_write_json(self.path / "env.json", environment())  # the environment of the process that owns it
+            device = read_json(self.path / "config.json", {}).get("device", "auto")
+            atomic_write_json(self.path / "env.json", environment(device))  # the environment of the owning process
         except BaseException:  # e.g. a full disk: let go of the lock, no `with` body will run to release it
             self.__exit__()
             raise
@@ -264,6 +269,7 @@ class RunDir:
         self.add_metrics(metrics, drop=(f"status.{study}",))  # a failure of an earlier attempt no longer holds
         total = read_json(self.path / "summary.json", {"schema_version": SCHEMA_VERSION, "studies": {}})
         total["studies"][study] = {"status": "done", "seconds": round(seconds, 3), **summary}
+        total["hardware"] = _hardware(self.path)
         total["metrics"] = read_json(self.path / "metrics.json", {})
         atomic_write_json(self.path / "summary.json", total)
         atomic_write_text(self.path / study / ".done", time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
@@ -304,6 +310,12 @@ class RunDir:
                 raise OSError(err.errno, err.strerror, str(path)) from err
         finally:
             os.close(fd)
+
+
+def _hardware(run: Path) -> dict[str, Any]:
+    """What summary.json says of the machine (from env.json): device, GPU, training precision, torch version."""
+    env = read_json(run / "env.json", {})
+    return {k: env.get(k) for k in ("device", "gpu", "gpu_capability", "precision", "torch")}
 
 
 def _pid_in(lock: Path) -> int:

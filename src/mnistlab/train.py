@@ -2,7 +2,10 @@
 
 Speed choices (measured in benchmarks/, see docs/BENCHMARKS.md): the whole dataset lives in memory as one
 tensor (no per-sample DataLoader), batches are index-selected from a seeded permutation, Adam is fused where
-the device supports it, and bf16 autocast is used where the `precision` setting asks for it.
+the device supports it, and autocast (bf16, or fp16 with a gradient scaler) is used where `precision` asks for it.
+GPU hygiene: train and held-out tensors move to the device once per fit, and a training step never waits for the
+device: loss, accuracy counts and the divergence check are reduced there and read once per epoch (a handful of
+host reads per epoch, whatever the number of steps; tests/test_train.py counts them).
 Reliability: a checkpoint after every epoch (model, optimiser, RNG, history) loaded with weights_only=True, so
 a killed run resumes at the last finished epoch and ends with the same numbers as an uninterrupted one.
 """
@@ -22,13 +25,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnistlab.errors import ConfigError, TrainingDiverged
-from mnistlab.hardware import configure_threads, cpu_has_fast_bf16, pick_device, use_bf16
+from mnistlab.hardware import (
+    AMP_DTYPES,
+    configure_threads,
+    cpu_has_fast_bf16,
+    eval_batch,
+    pick_device,
+    resolve_precision,
+    use_bf16,
+)
 from mnistlab.log import log, progress
 from mnistlab.runs import atomic_path, atomic_write_json, read_json
 
 __all__ = ["Classification", "FitResult", "Task", "TrainSpec", "configure_threads", "cpu_has_fast_bf16", "evaluate",
-           "fit", "pick_device", "predict", "safe_load", "save_state", "seed_everything",
-           "to_tensors", "use_bf16"]
+           "fit", "pick_device", "predict", "resolve_precision", "safe_load", "save_state",
+           "seed_everything", "to_tensors", "use_bf16"]
 
 Tensor = torch.Tensor
 SCHEDULES = ("constant", "onecycle")
@@ -66,7 +77,7 @@ class TrainSpec:
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     schedule: str = "constant"  # constant | onecycle (cosine one-cycle over all steps)
-    precision: str = "auto"  # auto | fp32 | bf16: auto = bf16 where the hardware has it (see use_bf16)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16; auto: by device, see hardware.resolve_precision
     seed: int = 0
     eval_batch: int = 256  # inference batch; 1000 ran CNN 4.1 2.2x slower on CPU (activations overflow the cache)
     label_smoothing: float = 0.0  # for the default Classification task; a custom Task brings its own loss
@@ -86,6 +97,7 @@ class FitResult:
     threads: int = 0  # torch threads used for training (CPU), see configure_threads
     train_cpu_s: float = 0.0  # CPU seconds of this process (all threads) over the training epochs
     test_cpu_s: float = 0.0  # CPU seconds of one inference pass over the test set
+    precision: str = ""  # what training ran in: fp32 | bf16 | fp16 (see hardware.resolve_precision)
 
 
 def make_optimizer(model: nn.Module, spec: TrainSpec, device: torch.device) -> torch.optim.Adam:
@@ -97,12 +109,17 @@ def make_optimizer(model: nn.Module, spec: TrainSpec, device: torch.device) -> t
     return torch.optim.Adam(model.parameters(), lr=spec.lr, betas=spec.betas)
 
 
-def predict(model: nn.Module, x: Tensor, batch: int = 256, bf16: bool = False) -> Any:
-    """Model outputs for all of x, in batches, without autograd. Returns a tensor or a tuple of tensors."""
+def predict(model: nn.Module, x: Tensor, batch: int | None = None, bf16: bool = False,
+            precision: str | None = None) -> Any:
+    """Model outputs for all of x, in batches (default: sized for the model's device), without autograd, under
+    `precision`'s autocast if given (fp32 | bf16 | fp16), else bf16 autocast if `bf16`. Returns a tensor or a tuple
+    of tensors, on the model's device."""
     model.eval()
     device = next(model.parameters()).device
+    batch = batch or eval_batch(device)
+    amp = AMP_DTYPES.get(precision or ("bf16" if bf16 else "fp32"))
     outs: list[Any] = []
-    with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+    with torch.inference_mode(), torch.autocast(device.type, amp or torch.bfloat16, enabled=amp is not None):
         for i in range(0, len(x), batch):
             outs.append(model(x[i:i + batch].to(device, non_blocking=True)))
     if isinstance(outs[0], tuple):
@@ -110,9 +127,9 @@ def predict(model: nn.Module, x: Tensor, batch: int = 256, bf16: bool = False) -
     return torch.cat([o.float() for o in outs])
 
 
-def evaluate(model: nn.Module, task: Task, x: Tensor, y: Tensor, batch: int = 256,
-             bf16: bool = False) -> dict[str, float]:
-    out = predict(model, x, batch, bf16)
+def evaluate(model: nn.Module, task: Task, x: Tensor, y: Tensor, batch: int | None = None,
+             bf16: bool = False, precision: str | None = None) -> dict[str, float]:
+    out = predict(model, x, batch, bf16, precision)
     y = y.to(out[0].device if isinstance(out, tuple) else out.device)
     return {k: float(v) / len(x) for k, v in task.correct(out, y).items()}
 
@@ -143,7 +160,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
         raise ConfigError(f"{name}: TrainSpec.label_smoothing is for the default task; set it on the task itself")
     task = task or Classification(spec.label_smoothing)
     dev = device if isinstance(device, torch.device) else pick_device(device)
-    bf16 = use_bf16(spec.precision, dev)
+    precision = resolve_precision(spec.precision, dev)
     threads = torch.get_num_threads()  # the caller's choice (studies call configure_threads() first)
     model.to(dev)
     if spec.channels_last:  # 4-D weights to NHWC; conv outputs then follow the weights' layout
@@ -153,39 +170,52 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
         return done
     opt = make_optimizer(model, spec, dev)
     gen = torch.Generator().manual_seed(spec.seed)
-    result, start = FitResult(name, threads=threads), 0
+    result, start, state = FitResult(name, threads=threads, precision=precision), 0, {}
     if out_dir is not None:
-        start = _resume(model, opt, gen, result, out_dir, spec)
+        start, state = _resume(model, opt, gen, result, out_dir, spec)
+    precision, amp = result.precision, AMP_DTYPES.get(result.precision)  # a resumed model keeps its precision
+    # fp16's narrow range underflows small gradients: scale the loss, unscale in the (fused) optimizer, skip steps
+    # whose gradients overflowed. With fused Adam the scaler never reads found-inf back to the host.
+    scaler = torch.amp.GradScaler(dev.type) if precision == "fp16" else None
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
     n = len(train[0])
     seen = min(n, spec.epoch_images) if spec.epoch_images else n  # images drawn per epoch
     log(f"{name}: {n} examples{f' ({seen} drawn per epoch)' if seen < n else ''}, {spec.epochs} epochs of batch "
         f"{spec.batch_size} on {dev.type}{f' ({threads} threads)' if dev.type == 'cpu' else ''}, "
-        f"{'bf16 autocast' if bf16 else 'fp32'}")
-    x, y = train[0].to(dev), train[1].to(dev)
+        f"{_PRECISION_TEXT[precision]}")
+    x, y = train[0].to(dev), train[1].to(dev)  # once per fit: batches are then index-selected on the device
+    if test is not None:
+        test = (test[0].to(dev), test[1].to(dev))
+    batch_eval = eval_batch(dev, spec.eval_batch)
     steps_per_epoch = math.ceil(seen / spec.batch_size)
     writer = _tensorboard(out_dir, start)
     for epoch in range(start, spec.epochs):
         model.train()
         perm = torch.randperm(n, generator=gen)[:seen].to(dev)
         t0, c0, loss_sum, counts = time.perf_counter(), time.process_time(), torch.zeros((), device=dev), {}
+        losses = torch.empty(steps_per_epoch, device=dev)  # per-step losses, checked once at the epoch's end
         for i in progress(range(steps_per_epoch), f"{name} {epoch + 1}/{spec.epochs}", unit="step"):
             for g in opt.param_groups:
                 g["lr"] = _lr_at(spec, epoch * steps_per_epoch + i, spec.epochs * steps_per_epoch)
             idx = perm[i * spec.batch_size:(i + 1) * spec.batch_size]
             xb, yb = x[idx], y[idx]
-            with torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
+            with torch.autocast(dev.type, amp or torch.bfloat16, enabled=amp is not None):
                 out = forward(xb)
                 loss = task.loss(out, yb)
-            if dev.type == "cpu" or i % 50 == 0:  # .item() syncs a GPU: check it only now and then there
-                _check_finite(loss, name, epoch, i)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            losses[i] = loss.detach()  # no .item() here: a read would make every step wait for the GPU
             loss_sum += loss.detach() * len(idx)
             for k, v in task.correct(out.detach() if isinstance(out, Tensor) else out, yb).items():
                 counts[k] = counts.get(k, 0) + v
-        _check_finite(loss_sum, name, epoch, steps_per_epoch - 1)
-        _check_weights(model, name, epoch, steps_per_epoch - 1)
+        _check_epoch(losses, model, name, epoch)
         result.train_s += time.perf_counter() - t0
         result.train_cpu_s += time.process_time() - c0  # all threads: robust to other processes' load
         row = {"epoch": epoch + 1, "loss": float(loss_sum) / seen, "train_s": result.train_s,
@@ -193,14 +223,15 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
                **{f"train_{k}": float(v) / seen for k, v in counts.items()}}
         if test is not None:  # one inference pass over the held-out set, timed: test_s comes from these passes
             t1, c1 = time.perf_counter(), time.process_time()
-            row.update({f"{held_out}_{k}": v for k, v in evaluate(model, task, *test, spec.eval_batch, bf16).items()})
+            scores = evaluate(model, task, *test, batch_eval, precision=precision)
+            row.update({f"{held_out}_{k}": v for k, v in scores.items()})
             row["eval_s"], row["eval_cpu_s"] = time.perf_counter() - t1, time.process_time() - c1
         result.history.append(row)
         _log_epoch(name, row, spec.epochs, writer)
         if on_epoch:
             on_epoch(row)
         if out_dir is not None and epoch + 1 < spec.epochs:  # after the last epoch model.pt is written instead
-            _save_checkpoint(model, opt, gen, result, out_dir, spec, epoch + 1)
+            _save_checkpoint(model, opt, gen, result, out_dir, spec, epoch + 1, scaler)
     if writer:
         writer.close()
     result.test_s, result.test_cpu_s = _median_eval(result.history)
@@ -222,17 +253,22 @@ def _median_eval(history: list[dict[str, float]]) -> tuple[float, float]:
     return walls[len(walls) // 2], cpus[len(cpus) // 2] if cpus else 0.0
 
 
-def _check_finite(loss: Tensor, name: str, epoch: int, step: int) -> None:
-    value = float(loss.detach())
-    if not math.isfinite(value):
-        raise TrainingDiverged(name, epoch + 1, step, value)
+_PRECISION_TEXT = {"fp32": "fp32", "bf16": "bf16 autocast", "fp16": "fp16 autocast + gradient scaler"}
 
 
-def _check_weights(model: nn.Module, name: str, epoch: int, step: int) -> None:
-    """A step with a finite loss but a non-finite gradient (an overflow in backward) leaves NaN weights that no
-    loss has shown yet: refuse them before they are saved as a checkpoint or a finished model."""
-    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-        raise TrainingDiverged(name, epoch + 1, step, float("nan"))
+def _check_epoch(losses: Tensor, model: nn.Module, name: str, epoch: int) -> None:
+    """Refuse an epoch with a non-finite loss at any step, or non-finite weights (a step with a finite loss but an
+    overflow in backward leaves NaN weights that no loss has shown yet), before it is saved as a checkpoint or a
+    finished model. One host read when all is well (reduced on the device); the message names the first bad step."""
+    finite = torch.isfinite(losses)
+    weights_ok = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()
+    if bool(finite.all() & weights_ok):
+        return
+    bad = (~finite).nonzero()
+    if len(bad):
+        step = int(bad[0, 0])
+        raise TrainingDiverged(name, epoch + 1, step, float(losses[step]))
+    raise TrainingDiverged(name, epoch + 1, len(losses) - 1, float("nan"))
 
 
 def _log_epoch(name: str, row: dict[str, float], epochs: int, writer: Any) -> None:
@@ -264,23 +300,24 @@ def json_safe(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _save_checkpoint(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, result: FitResult,
-                     out_dir: Path, spec: TrainSpec, epoch: int) -> None:
+                     out_dir: Path, spec: TrainSpec, epoch: int, scaler: Any = None) -> None:
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state(),
              "epoch": epoch, "history": result.history, "train_s": result.train_s, "train_cpu_s": result.train_cpu_s,
-             "spec": _fingerprint(spec),
-             "threads": result.threads}
+             "spec": _fingerprint(spec), "threads": result.threads, "precision": result.precision,
+             "scaler": scaler.state_dict() if scaler is not None else None}
     save_state(state, out_dir / "checkpoint.pt")
 
 
 def _resume(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, result: FitResult,
-            out_dir: Path, spec: TrainSpec) -> int:
+            out_dir: Path, spec: TrainSpec) -> tuple[int, dict[str, Any]]:
+    """Load `out_dir/checkpoint.pt` if it matches `spec`: returns (epochs done, the checkpoint), else (0, {})."""
     path = out_dir / "checkpoint.pt"
     if not path.is_file():
-        return 0
+        return 0, {}
     state = safe_load(path)
     if state.get("spec") != _fingerprint(spec):
         log(f"{path}: written with other settings, starting {result.name} afresh")
-        return 0
+        return 0, {}
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["rng"])
@@ -291,8 +328,13 @@ def _resume(model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, 
         # the count the model started with: float sums (and so the final numbers) match an uninterrupted run
         torch.set_num_threads(int(state["threads"]))
         result.threads = torch.get_num_threads()
+    if state.get("precision") and state["precision"] != result.precision:
+        # like the thread count: the precision the model started in, so it ends as an uninterrupted run would
+        log(f"{result.name}: continuing in {state['precision']}, the precision it started in "
+            f"(not {result.precision})")
+        result.precision = str(state["precision"])
     log(f"{result.name}: resuming after epoch {state['epoch']}")
-    return int(state["epoch"])
+    return int(state["epoch"]), state
 
 
 def save_state(obj: Any, path: Path) -> None:
@@ -330,7 +372,7 @@ def _load_finished(model: nn.Module, out_dir: Path, spec: TrainSpec, name: str) 
     model.load_state_dict(safe_load(out_dir / "model.pt"))
     log(f"{name}: already trained, loaded {out_dir / 'model.pt'}")
     return FitResult(name, meta["history"], meta["train_s"], meta["test_s"], meta["final"], meta.get("threads", 0),
-                     meta.get("train_cpu_s", 0.0), meta.get("test_cpu_s", 0.0))
+                     meta.get("train_cpu_s", 0.0), meta.get("test_cpu_s", 0.0), meta.get("precision", ""))
 
 
 def to_tensors(x: Any, y: Any, image: bool = True) -> tuple[Tensor, Tensor]:

@@ -254,3 +254,46 @@ def test_fp16_resumes_in_fp16_with_its_loss_scale(small, tmp_path, monkeypatch):
     resumed = fit(create("mlp_3_1"), train, spec, name="f", test=test, out_dir=tmp_path, device="cpu")
     assert straight.precision == resumed.precision == "fp16"
     assert _numbers(resumed.history) == _numbers(straight.history)
+
+
+def test_training_accuracy_is_scored_on_a_fixed_sample_after_each_epoch(small):
+    model, res = _fit("mlp_3_1", small, train_eval=500)
+    train, _ = small
+    assert [row["train_n"] for row in res.history] == [500, 500]
+    assert all("running_acc" in row for row in res.history)  # the old running mean, under its own name
+    from mnistlab.train import Classification, _train_sample
+
+    sample = _train_sample(*train, 500)
+    assert sample is not None and len(sample[0]) == 500
+    again = _train_sample(*train, 500)
+    assert torch.equal(sample[0], again[0])  # the same images every time
+    scored = evaluate(model, Classification(), *sample, precision=res.precision)
+    assert res.final["train_acc"] == pytest.approx(scored["acc"])
+    _, off = _fit("mlp_3_1", small, train_eval=0)
+    assert off.final["train_acc"] == off.final["running_acc"] and "train_n" not in off.final
+
+
+def test_a_cpu_fit_flushes_denormals(small):
+    """Adam's moments of weights without gradient decay into denormals, ~20x slower per operation (issue 20's
+    drift): a CPU fit turns on flushing them to zero. This fails if `prepare_cpu` is no longer called."""
+    torch.set_flush_denormal(False)
+    assert float(torch.tensor([1e-39]) * 1.0) != 0.0  # denormals kept: the test can see the difference
+    _fit("mlp_3_1", small, epochs=1)
+    assert float(torch.tensor([1e-39]) * 1.0) == 0.0
+
+
+def test_prepare_cpu_keeps_freed_memory_for_the_next_step():
+    """A freed 64 MB block is reused, not handed back to the OS and faulted in again (glibc's mmap threshold)."""
+    import resource
+
+    from mnistlab.hardware import prepare_cpu
+
+    if not prepare_cpu()["keep_freed_memory"]:
+        pytest.skip("no glibc mallopt here")
+    for _ in range(2):  # warm up: the heap grows to hold the block once
+        torch.ones(16 * 1024 * 1024).sum()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(3):
+        torch.ones(16 * 1024 * 1024).sum()  # 64 MB allocated, filled, freed
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 1000, faults  # with mmap every round faults all 16,384 pages in again

@@ -26,7 +26,8 @@ FIGURES = {
 }
 SKIPPED = ("curves",)  # per-epoch histories: the epoch log shows them line by line
 MAX_ROWS = 50  # longer tables are cut here; the whole table is in the study's summary.json
-NOT_SHOWN = ("epoch", "seed", "train_s", "train_cpu_s", "eval_s", "eval_cpu_s")  # in the line's frame or its time
+# Not printed in an epoch line: the line names the epoch and seed, and shows the time in its own way.
+NOT_SHOWN = ("epoch", "seed", "train_s", "train_cpu_s", "eval_s", "eval_cpu_s", "train_n")
 
 
 def run_and_show(cfg: RunConfig, run_dir: str | Path, study: str) -> None:

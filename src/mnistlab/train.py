@@ -31,6 +31,7 @@ from mnistlab.hardware import (
     cpu_has_fast_bf16,
     eval_batch,
     pick_device,
+    prepare_cpu,
     resolve_precision,
     use_bf16,
 )
@@ -74,6 +75,10 @@ class TrainSpec:
     epochs: int = 10
     batch_size: int = 128
     epoch_images: int = 0  # images per epoch: 0 = all; N = a fresh seeded draw of N of them each epoch (short budgets)
+    # Training accuracy after each epoch, in eval mode, on a fixed sample of this many training images (the same
+    # images for every model and epoch; 0 = off). The running mean over an epoch's batches (kept as `running_*`)
+    # mixes weights from the whole epoch, so early on it lies below the test accuracy and is no train/test gap.
+    train_eval: int = 10_000
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     schedule: str = "constant"  # constant | onecycle (cosine one-cycle over all steps)
@@ -162,6 +167,8 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
     dev = device if isinstance(device, torch.device) else pick_device(device)
     precision = resolve_precision(spec.precision, dev)
     threads = torch.get_num_threads()  # the caller's choice (studies call configure_threads() first)
+    if dev.type == "cpu":
+        prepare_cpu()  # flat epoch times: denormals flushed, freed memory reused (see hardware.prepare_cpu)
     model.to(dev)
     if spec.channels_last:  # 4-D weights to NHWC; conv outputs then follow the weights' layout
         model.to(memory_format=torch.channels_last)
@@ -188,6 +195,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
     if test is not None:
         test = (test[0].to(dev), test[1].to(dev))
     batch_eval = eval_batch(dev, spec.eval_batch)
+    train_sample = _train_sample(x, y, spec.train_eval)
     steps_per_epoch = math.ceil(seen / spec.batch_size)
     writer = _tensorboard(out_dir, start)
     for epoch in range(start, spec.epochs):
@@ -220,7 +228,12 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
         result.train_cpu_s += time.process_time() - c0  # all threads: robust to other processes' load
         row = {"epoch": epoch + 1, "loss": float(loss_sum) / seen, "train_s": result.train_s,
                "train_cpu_s": result.train_cpu_s,
-               **{f"train_{k}": float(v) / seen for k, v in counts.items()}}
+               **{f"running_{k}": float(v) / seen for k, v in counts.items()}}
+        if train_sample is not None:  # not timed: train_s and eval_s stay the costs of training and testing
+            scores = evaluate(model, task, *train_sample, batch_eval, precision=precision)
+            row.update({f"train_{k}": v for k, v in scores.items()} | {"train_n": len(train_sample[0])})
+        else:
+            row.update({f"train_{k}": row[f"running_{k}"] for k in counts})
         if test is not None:  # one inference pass over the held-out set, timed: test_s comes from these passes
             t1, c1 = time.perf_counter(), time.process_time()
             scores = evaluate(model, task, *test, batch_eval, precision=precision)
@@ -242,6 +255,20 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
 
 
 # ---------------------------------------------------------------- helpers of fit
+TRAIN_SAMPLE_SEED = 20_251_203  # fixed: every model of every run is scored on the same training images
+
+
+def _train_sample(x: Tensor, y: Tensor, k: int) -> tuple[Tensor, Tensor] | None:
+    """k training images drawn once with a fixed seed (all of them when there are fewer), in index order."""
+    if k <= 0:
+        return None
+    if k >= len(x):
+        return x, y
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(TRAIN_SAMPLE_SEED))[:k].sort().values
+    idx = idx.to(x.device)
+    return x[idx], y[idx]
+
+
 def _median_eval(history: list[dict[str, float]]) -> tuple[float, float]:
     """(wall, CPU) seconds of one inference pass over the held-out set: the median over the epochs' evaluation
     passes (each epoch evaluates once anyway, so timing costs no extra pass; the median drops the first pass's
@@ -273,7 +300,7 @@ def _check_epoch(losses: Tensor, model: nn.Module, name: str, epoch: int) -> Non
 
 def _log_epoch(name: str, row: dict[str, float], epochs: int, writer: Any) -> None:
     parts = [f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "train_s", "train_cpu_s", "eval_s",
-                                                                "eval_cpu_s")]
+                                                                "eval_cpu_s", "train_n")]
     log(f"{name} epoch {row['epoch']}/{epochs} {' '.join(parts)} ({row['train_s']:.1f} s)")
     if writer:
         for k, v in row.items():

@@ -40,7 +40,7 @@ def variants(rows: list[Row]) -> Figure:
             lo = min(y)
             ax.set_ylim(max(0.0, lo - 1.5 * (max(y) - lo) - 0.1), min(100.0, max(y) + 0.5 * (max(y) - lo) + 0.05))
             for i, v in enumerate(y):
-                ax.text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize=6.5, rotation=90)
+                ax.text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize=8.5, rotation=90)
     fig.suptitle("CNNs of other depths and widths (4.1 in red)", fontsize=10)
     fig.tight_layout()
     return fig
@@ -61,7 +61,7 @@ def cnn_vs_mlp(cnn_rows: list[Row], mlp_rows: list[Row]) -> Figure:
             for i, r in enumerate(sorted(rows, key=lambda r: r["test_acc"])):
                 name = label(r) if kind == "CNN" else _mlp_label(r)
                 left = kind == "MLP" and i % 2 == 1  # the MLPs share one size: alternate sides, less overlap
-                ax.annotate(name, (r[key], 100 * r["test_acc"]), textcoords="offset points", fontsize=6.5,
+                ax.annotate(name, (r[key], 100 * r["test_acc"]), textcoords="offset points", fontsize=8,
                             xytext=(-4, 3) if left else (4, 3), ha="right" if left else "left", color=color)
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))

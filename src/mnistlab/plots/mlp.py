@@ -35,8 +35,8 @@ def curves(histories: dict[str, History], title: str = "") -> Figure:
     if many:
         ax.plot([], [], "k-", lw=1.2, label="test")
         ax.plot([], [], "k--", lw=1.2, label="train")
-        ax_loss.legend(frameon=False, fontsize=7)
-    ax.legend(frameon=False, fontsize=7.5)
+        ax_loss.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=8)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"error rate (%), log scale; 0 drawn at {FLOOR:g}")
@@ -69,7 +69,7 @@ def search(result: dict[str, Any]) -> Figure:
     fig, (ax, ax2) = figure(1, 2, figsize=(7.2, 3.0), gridspec_kw={"width_ratios": [1, 1.1]})
     im = ax.imshow(acc, cmap="viridis", aspect="auto")
     for (i, j), v in np.ndenumerate(acc):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8.5,
                 color="black" if v > np.nanmean(acc) else "white")
     i, j = batches.index(chosen["batch_size"]), lrs.index(chosen["lr"])
     ax.add_patch(_box(i, j))
@@ -78,7 +78,7 @@ def search(result: dict[str, Any]) -> Figure:
     ax.set_xlabel("learning rate (peak of the one-cycle)" if result.get("schedule") == "onecycle" else "learning rate")
     ax.set_ylabel("batch size")
     ax.set_title(f"Stage 1: validation accuracy (%), {grid[0]['epochs']} epochs")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=8.5)
     ep = [r["epochs"] for r in budgets]
     ax2.plot(ep, [100 * r["val_acc"] for r in budgets], "o-", color="C0")
     ax2.plot([chosen["epochs"]], [100 * chosen["val_acc"]], "o", ms=10, mfc="none", mec="red", mew=1.5)
@@ -132,7 +132,7 @@ def depth(rows: list[dict[str, Any]]) -> Figure:
         ax.set_title(label, fontsize=9)
         ax.grid(alpha=0.3, lw=0.5)
     axes[0].set_ylim(0, 1.15 * max(r["params"] for r in rows) * 1e-6)
-    axes[0].legend(frameon=False, fontsize=7, loc="lower right")
+    axes[0].legend(frameon=False, fontsize=8, loc="lower right")
     fig.suptitle("MLPs of equal parameter budget: depth against size, accuracy and time", fontsize=10)
     fig.tight_layout()
     return fig

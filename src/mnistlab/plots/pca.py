@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
 from mnistlab.plots import figure
 
@@ -27,7 +28,7 @@ def scatter_2d(z: np.ndarray, labels: np.ndarray, centroids: np.ndarray, ratio: 
     ax.scatter(z[:, 0], z[:, 1], c=colors, s=3, alpha=0.4, linewidths=0, rasterized=True)
     for d, (cx, cy) in enumerate(centroids):
         ax.scatter([cx], [cy], s=190, c=COLORS[d], edgecolors="black", linewidths=1.0, zorder=3)
-        ax.text(cx, cy, str(d), ha="center", va="center", fontsize=8, color="white", zorder=4)
+        ax.text(cx, cy, str(d), ha="center", va="center", fontsize=9.5, color="white", zorder=4)
     handles = [Line2D([], [], ls="", marker="o", ms=6, color=COLORS[d], label=str(d)) for d in range(10)]
     ax.legend(handles=handles, title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.set_xlabel(f"PC1 ({100 * ratio[0]:.1f}% of variance)")
@@ -40,7 +41,7 @@ def scatter_2d(z: np.ndarray, labels: np.ndarray, centroids: np.ndarray, ratio: 
 def variance(ratio: np.ndarray, n_bars: int, marks: tuple[float, ...] = (0.9, 0.95, 0.99)) -> Figure:
     """Scree plot (left: ratio of each of the first `n_bars` components) and cumulative explained variance
     (right: all components, log-x). ratio (D,) explained-variance ratios sorted descending, summing to 1."""
-    fig, (left, right) = figure(1, 2, figsize=(8.0, 3.2))
+    fig, (left, right) = figure(1, 2, figsize=(7.2, 3.0))
     k = np.arange(1, len(ratio) + 1)
     n = min(n_bars, len(ratio))
     left.bar(k[:n], 100 * ratio[:n], color="C0", width=0.8)
@@ -50,6 +51,7 @@ def variance(ratio: np.ndarray, n_bars: int, marks: tuple[float, ...] = (0.9, 0.
     cum = np.cumsum(ratio)
     right.plot(k, 100 * cum, color="C0")
     right.set_xscale("log")
+    right.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))  # 1, 10, 100: no small exponents
     for j, m in enumerate(marks):
         kk = int(np.searchsorted(cum, m) + 1)
         right.axhline(100 * m, color="0.6", lw=0.6, ls=":")

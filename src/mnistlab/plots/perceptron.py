@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from mnistlab.plots import figure
 
@@ -28,6 +29,8 @@ def error_curves(curves: dict[str, list[float]], pocket_iter: dict[str, int]) ->
             ax.plot([k], [100 * e[k - 1]], "o", color=f"C{i}", ms=5, mec="black", mew=0.6)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):  # 1, 10, 100 and 0.1, 1, 10: no 6 pt exponents at report size
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     ax.set_xlabel("iteration (pass over the training set)")
     ax.set_ylabel("training error (%)")
     ax.set_title("Perceptron training error per iteration (dots: pocket weights)")
@@ -42,7 +45,7 @@ def weight_images(rows: dict[str, dict[str, np.ndarray]]) -> Figure:
     each with its own colour bar since the scale of w grows with the number of updates."""
     variants = list(rows)
     pairs = list(rows[variants[0]])
-    fig, axes = figure(len(variants), len(pairs), figsize=(1.9 * len(pairs), 1.85 * len(variants)), squeeze=False)
+    fig, axes = figure(len(variants), len(pairs), figsize=(1.5 * len(pairs), 1.55 * len(variants)), squeeze=False)
     for r, variant in enumerate(variants):
         for c, pair in enumerate(pairs):
             ax = axes[r][c]
@@ -50,10 +53,12 @@ def weight_images(rows: dict[str, dict[str, np.ndarray]]) -> Figure:
             lim = float(np.abs(w).max()) or 1.0
             im = ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim)
             cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
-            cb.ax.tick_params(labelsize=6)
-            cb.ax.yaxis.get_offset_text().set_fontsize(6)
+            cb.ax.tick_params(labelsize=8.5)
+            cb.ax.yaxis.get_offset_text().set_fontsize(8.5)
             a, b = pair.split("-")
-            ax.set_title(f"{variant}: {a} (-1) vs {b} (+1)", fontsize=8)
+            ax.set_title(f"{a} (-1) vs {b} (+1)", fontsize=9)
+            if c == 0:
+                ax.set_ylabel(variant, fontsize=9.5)
             ax.set_xticks([])
             ax.set_yticks([])
             ax.spines[:].set_visible(False)
@@ -73,7 +78,7 @@ def pair_heatmap(plain: np.ndarray, pocket: np.ndarray, max_iter: int) -> Figure
     for i in range(10):
         for j in range(10):
             if np.isfinite(shown[i, j]):
-                ax.text(j, i, f"{shown[i, j]:.1f}", ha="center", va="center", fontsize=6,
+                ax.text(j, i, f"{shown[i, j]:.1f}", ha="center", va="center", fontsize=7.5,
                         color="white" if shown[i, j] < lo + 0.6 * (100 - lo) else "black")
     ax.plot([-0.5, 9.5], [-0.5, 9.5], color="black", lw=0.8)
     ax.set_xticks(range(10))

@@ -16,6 +16,7 @@ from mnistlab.viz.features import grid_cols, strongest_slices, tile
 
 DIVERGING = "RdBu_r"  # weights: red positive, blue negative, white zero
 GAP = "#d9d9d9"  # colour of the gaps between tiles
+TEXT = 11  # titles and colour bars of the filter and feature-map grids: >= 7 pt when printed at 3/4 width
 
 
 def _cmap(name: str) -> Any:
@@ -80,10 +81,13 @@ def plot_filters(layers: Sequence[tuple[str, np.ndarray]]) -> Figure:
         deep = deep or cin > 1
         lim = _symmetric(maps)
         im = _mosaic(ax, maps, DIVERGING, -lim, lim)
-        ax.set_title(f"{name}: {'all ' if cin == 1 else ''}{out} kernels of {cin} x {kh} x {kw}", fontsize=9)
-        fig.colorbar(im, ax=ax, shrink=0.8, label="weight")
+        ax.set_title(f"{name}: {'all ' if cin == 1 else ''}{out} kernels of {cin} x {kh} x {kw}", fontsize=TEXT)
+        bar = fig.colorbar(im, ax=ax, shrink=0.8)
+        bar.set_label("weight", fontsize=TEXT)
+        bar.ax.tick_params(labelsize=TEXT)
     how = "\ndeeper layers: each kernel shown by its slice on the input channel with the largest L2 norm"
-    fig.suptitle(f"CNN 4.1 filters (one colour scale per layer, centred on 0){how if deep else ''}", fontsize=10)
+    fig.suptitle(f"CNN 4.1 filters (one colour scale per layer, centred on 0){how if deep else ''}",
+                 fontsize=TEXT + 1)
     return fig
 
 
@@ -93,16 +97,16 @@ def plot_activations(image: np.ndarray, acts: Sequence[tuple[str, np.ndarray]], 
     fig, axes = _panels([1, *(len(a) for _, a in acts)])
     ax0 = axes[0]
     ax0.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax0.set_title(f"input: {label}, 1 x {image.shape[0]} x {image.shape[1]}", fontsize=9)
+    ax0.set_title(f"input: {label}\n1 x {image.shape[0]} x {image.shape[1]}", fontsize=TEXT)
     ax0.set_xticks([])
     ax0.set_yticks([])
     for ax, (name, a) in zip(axes[1:], acts, strict=True):
         c, h, w = a.shape
         im = _mosaic(ax, a, "magma", 0.0, float(a.max()) or 1.0)
         active = int((a.reshape(c, -1).max(axis=1) > 0).sum())
-        ax.set_title(f"{name} after ReLU: {c} x {h} x {w}\n{active} of {c} maps active", fontsize=9)
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    fig.suptitle(f"CNN 4.1 feature maps for the test {label}", fontsize=10)
+        ax.set_title(f"{name} after ReLU: {c} x {h} x {w}\n{active} of {c} maps active", fontsize=TEXT)
+        fig.colorbar(im, ax=ax, shrink=0.8).ax.tick_params(labelsize=TEXT)
+    fig.suptitle(f"CNN 4.1 feature maps for the test {label}", fontsize=TEXT + 1)
     return fig
 
 
@@ -133,7 +137,7 @@ def plot_dreams(rows: Sequence[dict[str, Any]], judge: str) -> Figure:
         if r.get("start") is not None:
             first.imshow(r["start"], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             what = "test digit" if real else f"seed {r['seeds'][0]}"
-            first.set_title(f"start ({what})\nCNN p={r['p_start']:.2f}", fontsize=7)
+            first.set_title(f"start ({what})\nCNN p={r['p_start']:.2f}", fontsize=8.5)
         else:
             first.axis("off")
         first.set_ylabel(f"class {r['target']}\nfrom {'a test digit' if real else 'noise'}", fontsize=9)
@@ -144,8 +148,8 @@ def plot_dreams(rows: Sequence[dict[str, Any]], judge: str) -> Figure:
             ax.imshow(r["images"][k], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             pred = int(r["judge_pred"][k])
             tag = "" if pred == r["target"] else f" (says {pred})"
-            ax.set_title(f"seed {r['seeds'][k]}\nCNN {r['p_cnn'][k]:.2f} | {judge} {r['p_judge'][k]:.2f}{tag}",
-                         fontsize=7)
+            ax.set_title(f"seed {r['seeds'][k]}\nCNN {r['p_cnn'][k]:.2f}\n{judge} {r['p_judge'][k]:.2f}{tag}",
+                         fontsize=8.5)  # three short lines: legible at print size without overlapping
         for ax in ax_row:
             ax.set_xticks([])
             ax.set_yticks([])

@@ -15,7 +15,7 @@ from typing import Any
 
 from mnistlab.errors import UserError
 from mnistlab.log import log
-from mnistlab.report import diagrams, typst_doc
+from mnistlab.report import diagrams, layout, typst_doc
 from mnistlab.report.context import build_context
 from mnistlab.runs import RunDir, atomic_write_bytes, atomic_write_json
 
@@ -23,6 +23,7 @@ TEMPLATE = Path(__file__).resolve().parent
 OUTPUT = "report.pdf"
 BUILD_DIR = "report"
 WORDS_MIN, WORDS_MAX = 2700, 3300  # the brief: 3,000 words +/- 10%
+LAYOUT_PPI = 24  # enough to find the lowest ink on a page, cheap to render
 
 
 class ReportError(UserError):
@@ -69,9 +70,11 @@ def build(run_dir: Path) -> Path:
         raise ReportError(str(err)) from None
     words = typst_doc.count_words(typst_doc.body_text(comp))
     in_range = WORDS_MIN <= words <= WORDS_MAX
+    problems = check_layout(comp, run_dir)
     atomic_write_json(main.parent / "words.json", {"body_words": words, "min": WORDS_MIN, "max": WORDS_MAX,
                                                    "enforced": ctx["all_done"], "figures": referenced_files(ctx),
-                                                   "sections": list(typst_doc.section_words(comp).items())})
+                                                   "sections": list(typst_doc.section_words(comp).items()),
+                                                   "layout": problems})
     log(f"[report] body text: {words:,} words (brief: {WORDS_MIN:,}-{WORDS_MAX:,})")
     if not in_range:
         if ctx["all_done"]:
@@ -81,6 +84,16 @@ def build(run_dir: Path) -> Path:
     atomic_write_bytes(out, pdf)
     RunDir(run_dir).add_metrics({"report.words": words})
     return out
+
+
+def check_layout(comp: object, run_dir: Path) -> list[str]:
+    """The layout checks of mnistlab.report.layout, each problem logged on one line. They warn rather than fail:
+    a half-empty page is a defect to fix in the template, not a reason to withhold the report."""
+    pages = typst_doc.compile_checked(comp, "png", ppi=LAYOUT_PPI)
+    problems = layout.check(comp, run_dir, pages if isinstance(pages, list) else [pages])
+    for p in problems:
+        log(f"[report] layout: {p}")
+    return problems
 
 
 def render_pages(run_dir: Path, folder: Path, ppi: float = 80) -> list[Path]:

@@ -9,8 +9,10 @@ from typing import Any
 
 from mnistlab.config import STUDIES
 from mnistlab.log import log
-from mnistlab.report import sections
+from mnistlab.report import claims, sections
+from mnistlab.report import group as group_file
 from mnistlab.report.results import MissingResult, Results, fmt
+from mnistlab.report.sections.common import TEST_IMAGES
 
 TITLES = {  # section titles; the section number is the brief's task number
     "pca": "Principal component analysis of MNIST",
@@ -39,21 +41,35 @@ def study_context(r: Results, study: str) -> dict[str, Any]:
 
 
 def run_info(r: Results) -> dict[str, Any]:
-    """The run's identity for the title page: profile, seeds, device, versions, wall times."""
+    """What the title block's one provenance line says: seed(s) and the machine, nothing about the tooling."""
     env = r.env
-    device = env.get("gpu") or f"CPU ({env.get('cpu_count', '?')} cores, {env.get('torch_threads', '?')} threads)"
-    times = {s: r.metrics.get(f"time.{s}.s") for s in STUDIES}
-    total = sum(t for t in times.values() if isinstance(t, int | float))
-    return {
-        "profile": str(r.config.get("profile", "?")), "seed": str(r.config.get("seed", "?")),
-        "seeds": r.seeds, "multi_seed": r.seeds > 1, "device": device,
-        "torch": str(env.get("torch", "?")), "python": str(env.get("python", "?")),
-        "git": str(env.get("git_sha") or "unknown")[:10], "started": str(env.get("started", "?"))[:10],
-        "minutes": fmt(total / 60, 1),
-        "times": {"header": ["study", "status", "wall time (s)"],
-                  "rows": [[TITLES[s], r.status(s), fmt(times[s], 1) if isinstance(times[s], int | float)
-                            else "-"] for s in STUDIES], "align": "llr"},
-    }
+    cores = env.get("cpu_count", "?")
+    device = f"trained on {env['gpu']}" if env.get("gpu") else \
+        f"trained on {cores} CPU core{'' if str(cores) == '1' else 's'}"
+    return {"seed": str(r.config.get("seed", "?")), "seeds": r.seeds, "multi_seed": r.seeds > 1, "device": device}
+
+
+PLACEHOLDER_MEMBERS = 2  # the brief's groups have two members (three when the class size is odd)
+
+
+def group_context(run_dir: Path) -> dict[str, Any]:
+    """Title block and contribution table from `<run>/group.json` (written by the CLI's --group/--member; the
+    CLI also logs the one line naming what is still a placeholder). What is missing stays a visible placeholder."""
+    g = group_file.load(run_dir)
+    members = [m for m in g.get("members") or [] if isinstance(m, dict)] or [{}] * PLACEHOLDER_MEMBERS
+    rows = [[str(m.get("name") or "(name)"), str(m.get("id") or "(student number)"),
+             str(m.get("contribution") or "(to be filled in)")] for m in members]
+    number = g.get("number")
+    return {"number": "N" if number is None else str(number), "rows": rows}
+
+
+def noise_rule(r: Results) -> dict[str, Any]:
+    """The noise rule as the introduction states it, with what it means for 10,000 test images."""
+    def points(p: float) -> str:
+        a = claims.Accuracy(p, TEST_IMAGES)
+        return f"{100 * claims.threshold(a, a):.1f}"
+
+    return {"rule": claims.RULE, "at98": points(0.98), "at90": points(0.90), "n": fmt(TEST_IMAGES)}
 
 
 def config_strings(config: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +90,8 @@ def config_strings(config: dict[str, Any]) -> dict[str, Any]:
 def build_context(run_dir: Path) -> dict[str, Any]:
     """The whole data.json for the template."""
     r = Results.load(run_dir)
-    ctx: dict[str, Any] = {"run": run_info(r), "titles": TITLES, "cfg": config_strings(r.config)}
+    ctx: dict[str, Any] = {"run": run_info(r), "titles": TITLES, "cfg": config_strings(r.config),
+                           "group": group_context(run_dir), "noise": noise_rule(r)}
     for study in STUDIES:
         ctx[study] = study_context(r, study)
     ctx["all_done"] = all(ctx[s]["status"] == "done" for s in STUDIES)

@@ -61,7 +61,7 @@ def trace(model: nn.Module, x: torch.Tensor) -> list[Layer]:
     return rows
 
 
-def _box(ax: object, x: float, y: float, w: float, h: float, layer: Layer, fs: float = 7.5) -> None:
+def _box(ax: object, x: float, y: float, w: float, h: float, layer: Layer, fs: float = 8.5) -> None:
     """A rounded box centred at (x, y): the layer's title line(s), its output shape, its parameters below."""
     face = BOX if layer.params else PLAIN
     ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.06",
@@ -73,7 +73,7 @@ def _box(ax: object, x: float, y: float, w: float, h: float, layer: Layer, fs: f
         ax.text(x, top - i * gap, line, ha="center", va="center", fontsize=fs, color="#000" if i < len(lines) - 1
                 else "#333")
     if layer.params:
-        ax.text(x, y - h / 2 - 0.05, f"{layer.params:,} p", ha="center", va="top", fontsize=fs - 1, color="#555")
+        ax.text(x, y - h / 2 - 0.05, f"{layer.params:,} p", ha="center", va="top", fontsize=fs - 0.5, color="#555")
 
 
 def _arrow(ax: object, a: tuple[float, float], b: tuple[float, float]) -> None:
@@ -81,7 +81,7 @@ def _arrow(ax: object, a: tuple[float, float], b: tuple[float, float]) -> None:
 
 
 def _chain(ax: object, layers: list[Layer], x0: float, y: float, step: float, w: float, h: float,
-           fs: float = 7.5) -> float:
+           fs: float = 8.5) -> float:
     """Draw boxes left to right with arrows between them; return the x of the last box's right edge."""
     for i, layer in enumerate(layers):
         x = x0 + i * step
@@ -107,35 +107,41 @@ def cnn_diagram() -> Figure:
     layers = [Layer("input", "1\u00d728\u00d728"), *trace(model, torch.zeros(1, 1, 28, 28))]
     layers[-1] = Layer(layers[-1].title + "\n+ softmax", layers[-1].shape, layers[-1].params)
     step = 6.6 / len(layers)
-    fig, ax = _canvas(6.6, 1.3)
-    _chain(ax, layers, step / 2, 0.85, step, step - 0.2, 0.62)
-    ax.text(3.3, 0.08, f"CNN 4.1: {param_count(model):,} trainable parameters (p); ReLU after every conv; "
-            "'same' padding; conv k\u00d7k/s = kernel k, stride s", ha="center", va="bottom", fontsize=7.5)
+    fig, ax = _canvas(6.6, 1.45)
+    _chain(ax, layers, step / 2, 1.0, step, step - 0.16, 0.66)
+    ax.text(3.3, 0.06, f"{param_count(model):,} trainable parameters (p); ReLU after every conv; 'same' padding; "
+            "conv k\u00d7k/s = kernel k, stride s", ha="center", va="bottom", fontsize=8.5)
     return fig
 
 
 def mtl_diagram() -> Figure:
-    """The multi-task net of 6.2: the shared conv trunk and dense 3136, then the items and groups heads."""
+    """The multi-task net of 6.2: the shared conv trunk and dense 3136 on the top row, the items and groups heads
+    on the two rows below, fed from the trunk's last layer. Two rows keep every box wide enough for 8.5 pt text
+    at the report's width (one long row needed 5.5 pt)."""
     model = create("mtl")
     x = torch.zeros(1, 1, 28, 28)
     trunk = [Layer("input", "1\u00d728\u00d728"), *trace(model.trunk, x)]
     z = model.trunk.eval()(x)
     heads = {name: trace(getattr(model, name), z) for name in ("items", "groups")}
-    n_head = max(len(v) for v in heads.values())
-    width, label_w = 6.6, 0.85
-    step = (width - label_w) / (len(trunk) + n_head)
-    w, h, fs = step - 0.12, 0.56, 6.5
-    fig, ax = _canvas(width, 2.45)
-    right = _chain(ax, trunk, step / 2, 1.25, step, w, h, fs)
-    x_head = right + step - w / 2 + 0.06
-    for y, (name, layers) in zip((2.0, 0.5), heads.items(), strict=True):
-        end = _chain(ax, layers, x_head + w / 2, y, step, w, h, fs)
-        _arrow(ax, (right, 1.25), (x_head, y))
+    width = 6.6
+    step = width / len(trunk)
+    w, h = step - 0.16, 0.62
+    fig, ax = _canvas(width, 3.35)
+    y_trunk, rows = 2.6, {"items": 1.55, "groups": 0.45}
+    right = _chain(ax, trunk, step / 2, y_trunk, step, w, h)
+    x_head, bus_x, bus_y = step * 2.5, step * 2.5 - w / 2 - 0.22, y_trunk - h / 2 - 0.38
+    # Elbow connector: down from the trunk's last box, left along a bus, down to each head's first box.
+    drop = right - w + 0.05  # left of the box's parameter count, which is centred under it
+    ax.plot([drop, drop, bus_x, bus_x], [y_trunk - h / 2, bus_y, bus_y, rows["groups"]],
+            color=EDGE, lw=0.8)
+    for name, y in rows.items():
+        end = _chain(ax, heads[name], x_head, y, step, w, h)
+        _arrow(ax, (bus_x, y), (x_head - w / 2, y))
         label = "L1: items\n(10 classes)" if name == "items" else "L2: groups\n(3 classes)"
-        ax.text(end + 0.06, y, label, ha="left", va="center", fontsize=fs + 0.5)
-    ax.text(0.05, 2.3, f"shared trunk: {param_count(model.trunk):,} parameters (p)", fontsize=fs + 0.5)
-    ax.text(0.05, 0.1, "loss = \u03bb\u00b7L1 + (1 \u2212 \u03bb)\u00b7L2;  "
-            f"{param_count(model):,} parameters in all", fontsize=fs + 0.5)
+        ax.text(end + 0.08, y, label, ha="left", va="center", fontsize=8.5)
+    ax.text(0.05, 3.3, f"shared trunk: {param_count(model.trunk):,} parameters (p)", va="top", fontsize=8.5)
+    ax.text(0.05, 1.0, "loss = \u03bb\u00b7L1\n + (1 \u2212 \u03bb)\u00b7L2\n\n"
+            f"{param_count(model):,}\nparameters in all", va="center", fontsize=8.5)
     return fig
 
 
@@ -148,19 +154,19 @@ def perceptron_diagram(n_inputs: int = 28 * 28) -> Figure:
     sx, sy = 3.2, 1.25
     for y, lab, wt in zip(ys, labels, weights, strict=True):
         ax.add_patch(Circle((0.9, y), 0.16, fc=PLAIN, ec=EDGE, lw=0.8))
-        ax.text(0.68, y, lab, ha="right", va="center", fontsize=8)
+        ax.text(0.68, y, lab, ha="right", va="center", fontsize=9.5)
         _arrow(ax, (1.06, y), (sx - 0.3, sy + (y - sy) * 0.15))
-        ax.text(2.0, y + (sy - y) * 0.42 + 0.04, wt, fontsize=7.5, ha="center", va="bottom", color="#444")
+        ax.text(2.0, y + (sy - y) * 0.42 + 0.04, wt, fontsize=9.5, ha="center", va="bottom", color="#444")
     ax.plot([0.9] * 3, [0.9, 1.02, 1.14], ".", color=EDGE, ms=2.5)  # vertical ellipsis (not in Arimo)
     ax.add_patch(Circle((sx, sy), 0.3, fc=BOX, ec=EDGE, lw=0.9))
-    ax.text(sx, sy, "\u03a3", ha="center", va="center", fontsize=13)
-    ax.text(sx, sy - 0.45, "z = w\u00b7x + b", ha="center", va="top", fontsize=7.5)
+    ax.text(sx, sy, "\u03a3", ha="center", va="center", fontsize=15)
+    ax.text(sx, sy - 0.45, "z = w\u00b7x + b", ha="center", va="top", fontsize=9.5)
     ax.add_patch(FancyBboxPatch((4.05, sy - 0.28), 0.8, 0.56, boxstyle="round,pad=0.02", fc=BOX, ec=EDGE, lw=0.9))
     ax.plot([4.2, 4.45, 4.45, 4.7], [sy - 0.14, sy - 0.14, sy + 0.14, sy + 0.14], color=EDGE, lw=1.2)
-    ax.text(4.45, sy - 0.45, "sign(z)", ha="center", va="top", fontsize=7.5)
+    ax.text(4.45, sy - 0.45, "sign(z)", ha="center", va="top", fontsize=9.5)
     _arrow(ax, (sx + 0.3, sy), (4.05, sy))
     _arrow(ax, (4.85, sy), (5.35, sy))
-    ax.text(5.4, sy, "\u0177 = \u22121 or +1", ha="left", va="center", fontsize=8)
+    ax.text(5.4, sy, "\u0177 = \u22121 or +1", ha="left", va="center", fontsize=9.5)
     return fig
 
 

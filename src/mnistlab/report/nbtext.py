@@ -206,7 +206,10 @@ if importlib.util.find_spec("torch") is None:
 NEEDED = {pins!r}  # import name -> pinned distribution
 missing = [pin for name, pin in NEEDED.items() if importlib.util.find_spec(name) is None]
 if missing:
-    subprocess.check_call([sys.executable, "-m", "pip", "install", *missing])'''
+    subprocess.check_call([sys.executable, "-m", "pip", "install", *missing])
+import torch  # noqa: E402
+
+print(f"Python {{sys.version.split()[0]}}, PyTorch {{torch.__version__}} (supported: {torch_range()})")'''
 
 
 # Imported by a dependency rather than by name: torch.utils.tensorboard needs the tensorboard package.
@@ -237,10 +240,7 @@ def pinned(sections: list[tuple[str, list[inline.Module]]]) -> dict[str, str]:
 
 
 def torch_range() -> str:
-    """The PyTorch versions the package declares it supports (pyproject), e.g. '>=2.4'."""
-    try:
-        reqs = metadata.requires("mnistlab") or []
-    except metadata.PackageNotFoundError:
-        return "(see requirements.txt)"
-    spec = next((r for r in reqs if r.split(";")[0].replace(" ", "").startswith("torch")), "torch")
-    return spec.split(";")[0].strip()[len("torch"):].strip() or "(any)"
+    """The PyTorch versions the code supports, e.g. '>=2.4' (hardware.TORCH_SUPPORTED; pyproject says the same)."""
+    from mnistlab.hardware import TORCH_SUPPORTED
+
+    return TORCH_SUPPORTED

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.errors import UserError
+from mnistlab.log import log
 from mnistlab.plots import arimo_dir
 
 # Element kinds whose content is not prose: inline maths, citations ("[3]") and references ("Figure 2").
@@ -21,6 +22,7 @@ _SKIP = {"equation", "cite", "ref", "footnote", "label"}
 # Elements that separate words: a space, a line break, a paragraph break.
 _SPACE = {"space", "linebreak", "parbreak", "h"}
 _WORD = re.compile(r"[0-9A-Za-zÀ-ÿ]")
+_TAG_BUGS = ("parent group", "tags weren't properly closed")  # internal errors of Typst's PDF tag tree
 
 
 def compiler(main: Path, root: Path) -> Any:
@@ -41,7 +43,12 @@ def compile_checked(comp: Any, fmt: str = "pdf", ppi: float | None = None) -> An
     try:
         out, warnings = comp.compile_with_warnings(format=fmt, ppi=ppi, timestamp=0)
     except typst.TypstError as err:
-        raise RuntimeError(f"Typst failed: {err.message}\n{err.diagnostic}") from None
+        if fmt != "pdf" or not any(m in err.message for m in _TAG_BUGS):
+            raise RuntimeError(f"Typst failed: {err.message}\n{err.diagnostic}") from None
+        # Typst's PDF tagging fails on some float positions (typst/typst#8487, #8776): the same document
+        # without accessibility tags is identical on paper.
+        log(f"[report] Typst's PDF tagging failed ({err.message.strip()}); writing the PDF without tags")
+        out, warnings = comp.compile_with_warnings(format=fmt, ppi=ppi, timestamp=0, pdf_tags=False)
     if warnings:
         lines = "\n".join(f"  {w.message} {w.diagnostic}".rstrip() for w in warnings)
         raise RuntimeError(f"Typst warned ({len(warnings)}), treated as an error:\n{lines}")

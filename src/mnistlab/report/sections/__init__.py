@@ -4,7 +4,8 @@ for the conditional text, tables ({header, rows, align}) and figure paths. A mis
 read from metrics.json, a study's summary.json or config.json."""
 
 from mnistlab.report.sections.basics import pca, perceptron
-from mnistlab.report.sections.insight import mtl, viz
+from mnistlab.report.sections.insight import viz
+from mnistlab.report.sections.mtl import mtl
 from mnistlab.report.sections.networks import cnn, mlp
 
 __all__ = ["cnn", "mlp", "mtl", "pca", "perceptron", "viz"]

@@ -1,8 +1,14 @@
-"""Helpers shared by the per-study extraction modules."""
+"""Helpers shared by the per-study extraction modules. Every comparison of two accuracies goes through
+`compare`, which applies the report's one noise rule (mnistlab.report.claims)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from mnistlab.report import claims
 from mnistlab.report.results import MissingResult, Results
+
+TEST_IMAGES = 10_000  # the official test split of MNIST and of Fashion-MNIST
 
 
 def figures(r: Results, study: str, *stems: str) -> dict[str, str | None]:
@@ -20,16 +26,36 @@ def and_list(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-TIE_POINTS = 0.25  # with one seed, accuracy differences below this many percentage points are called ties
+def n_test(r: Results, study: str) -> int:
+    """Test images a network study scored on: the whole test split, or subset // 5 in a smoke run."""
+    subset = int(r.config.get(study, {}).get("subset", 0) or 0)
+    return subset // 5 if subset else TEST_IMAGES
 
 
-def compare(r: Results, a: str, b: str) -> str:
-    """'better' | 'worse' | 'tie' for metric a against metric b. With several seeds a difference counts when it
-    exceeds the larger of the two standard deviations; with one seed, when it exceeds TIE_POINTS."""
-    diff = r.value(a) - r.value(b)
-    noise = max(r.std(a) or 0.0, r.std(b) or 0.0) if r.seeds > 1 else TIE_POINTS / 100
-    return "tie" if abs(diff) <= noise else ("better" if diff > 0 else "worse")
+def accuracy(r: Results, key: str, n: int) -> claims.Accuracy:
+    """A metrics key as the noise rule sees it: the value, n test images and, with several seeds, their spread."""
+    seeds = int(r.metrics.get(f"{key}.n", r.seeds)) if r.seeds > 1 else 1
+    return claims.Accuracy(r.value(key), n, r.std(key), seeds)
+
+
+def compare(r: Results, a: str, b: str, n: int) -> str:
+    """'better' | 'worse' | 'tie' for metric a against metric b, both measured on n test images."""
+    return claims.verdict(accuracy(r, a, n), accuracy(r, b, n))
+
+
+def gap_points(r: Results, a: str, b: str) -> str:
+    """|a - b| in percentage points, two decimals, for the text beside a verdict."""
+    return f"{100 * abs(r.value(a) - r.value(b)):.2f}"
 
 
 def short(r: Results, key: str) -> str:
     return f"{r.value(key):.4g}" if r.has(key) else ""
+
+
+def time_measure(rows: list[dict[str, Any]], kind: str = "train") -> tuple[str, str]:
+    """(metrics field, unit words) of the time the study's figures plot, so that tables, captions and text give
+    the same number as the figure: the plots module decides (CPU seconds when every row has them)."""
+    from mnistlab.plots.mlp import time_key
+
+    key, unit = time_key(rows, kind)
+    return key, "CPU s" if unit == "CPU s" else "s"

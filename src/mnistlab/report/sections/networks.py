@@ -1,13 +1,15 @@
 """Tasks 3 and 4: MLPs and CNNs. Structure (widths, filters, the search grid) comes from the studies'
 summary.json; every accuracy and time from metrics.json (`mlp.<name>.*`, `cnn.<name>.*`), which carries the
-spread over seeds with profile paper."""
+spread over seeds with profile paper. Times use the measure the study's figures plot (`time_measure`)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
+from mnistlab.report import claims
 from mnistlab.report.results import Results, fmt, plural
-from mnistlab.report.sections.common import compare, figures, need
+from mnistlab.report.sections.common import compare, figures, gap_points, n_test, need, time_measure
 
 
 def label(name: str) -> str:
@@ -21,18 +23,19 @@ def _widths(w: list[int]) -> str:
 
 
 def _search(s: dict[str, Any]) -> dict[str, Any]:
-    """The 3.1 search: grid table, epoch budgets and the chosen recipe."""
+    """The 3.1 search: grid table, epoch budgets and the chosen recipe. Its times are wall seconds (the only
+    time the search records), and its table and figure say so."""
     search = s.get("search") or {}
     if not search.get("searched"):
         return {"searched": False}
     chosen = search["chosen"]
-    rows = [[str(g["batch_size"]), f"{g['lr']:g}", f"{100 * g['val_acc']:.2f}%", f"{g['train_s']:.1f} s",
+    rows = [[str(g["batch_size"]), f"{g['lr']:g}", f"{100 * g['val_acc']:.2f}%", f"{g['train_s']:.1f}",
              "\u2713" if (g["batch_size"], g["lr"]) == (chosen["batch_size"], chosen["lr"]) else ""]
             for g in search["grid"]]
     budgets = search.get("budgets", [])
     return {
         "searched": True,
-        "table": {"header": ["batch size", "learning rate", "val. acc.", "time", "chosen"], "rows": rows,
+        "table": {"header": ["batch size", "learning rate", "val. acc.", "time (wall s)", "chosen"], "rows": rows,
                   "align": "rrrrc"},
         "n_grid": str(len(rows)), "val_size": fmt(float(search["val_size"])),
         "train_size": fmt(float(search["train_size"])), "tol": f"{100 * search['tol']:.2f}",
@@ -42,81 +45,121 @@ def _search(s: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _depth(r: Results, table: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """The 3.2 comparison, every verdict under the noise rule."""
+    names = [m["name"] for m in table]
+    acc = {m: r.value(f"mlp.{m}.test_acc") for m in names}
+    best = max(acc, key=acc.get)
+    by_depth = [m["name"] for m in sorted(table, key=lambda m: m["hidden_layers"])]
+    deepest = by_depth[-1]
+    falls = all(acc[a] >= acc[b] for a, b in pairwise(by_depth))
+    train = {m: r.value(f"mlp.{m}.train_acc") for m in names}
+    variants = [m for m in by_depth if m != "3_1"]
+    widths = {m["name"]: m["widths"][1] for m in table}
+    return {
+        "best": label(best), "best_acc": r.pct(f"mlp.{best}.test_acc"), "best_is_31": best == "3_1",
+        "best_vs_31": compare(r, f"mlp.{best}.test_acc", "mlp.3_1.test_acc", n) if best != "3_1" else "tie",
+        "deepest": label(deepest), "deepest_acc": r.pct(f"mlp.{deepest}.test_acc"),
+        "deepest_vs_31": compare(r, f"mlp.{deepest}.test_acc", "mlp.3_1.test_acc", n),
+        "deepest_gap": gap_points(r, f"mlp.{deepest}.test_acc", "mlp.3_1.test_acc"),
+        "falls_with_depth": falls and compare(r, f"mlp.{by_depth[1]}.test_acc", f"mlp.{deepest}.test_acc", n)
+        == claims.BETTER,
+        "train_falls": len(variants) > 1 and all(train[a] > train[b] for a, b in pairwise(variants)),
+        "shallow_variant": label(variants[0]) if variants else "", "shallow_acc": r.pct(f"mlp.{variants[0]}.test_acc")
+        if variants else "", "width_31": fmt(widths.get("3_1", 0)), "width_deepest": fmt(widths[deepest]),
+        "params_lo": fmt(min(r.value(f"mlp.{m}.params") for m in names)),
+        "params_hi": fmt(max(r.value(f"mlp.{m}.params") for m in names)),
+        "train_lags": [label(m) for m in names if r.value(f"mlp.{m}.train_acc") < acc[m]] != [],
+    }
+
+
 def mlp(r: Results) -> dict[str, Any]:
     s = r.summary("mlp")
     recipe, table = s["recipe"], s["depth_table"]
+    t_key, t_unit = time_measure(table)
     rows = [[label(m["name"]), str(m["hidden_layers"]), _widths(m["widths"]), fmt(r.value(f"mlp.{m['name']}.params")),
              r.pct(f"mlp.{m['name']}.train_acc"), r.pct(f"mlp.{m['name']}.test_acc"),
-             r.num(f"mlp.{m['name']}.train_s", 1, "s")] for m in table]
-    names = [m["name"] for m in table]
-    acc = {n: r.value(f"mlp.{n}.test_acc") for n in names}
-    best = max(acc, key=acc.get)
-    deepest = max(table, key=lambda m: m["hidden_layers"])["name"]
+             r.num(f"mlp.{m['name']}.{t_key}", 1)] for m in table]
+    n = n_test(r, "mlp")
     gap = r.value("mlp.3_1.train_acc") - r.value("mlp.3_1.test_acc")
     figs = figures(r, "mlp", "3_1_curves", "3_1_search", "3_2_depth")
     need(figs["3_1_curves"], "mlp/figures/3_1_curves")
     return {
-        "table": {"header": ["model", "hidden", "widths", "parameters", "train acc.", "test acc.", "train time"],
-                  "rows": rows, "align": "lrlrrrr"},
+        "table": {"header": ["model", "hidden", "widths", "parameters", "train acc.", "test acc.",
+                             f"train time ({t_unit})"], "rows": rows, "align": "lrlrrrr"},
         "search": _search(s), "bs": str(recipe["batch_size"]), "lr": f"{recipe['lr']:g}",
         "epochs": plural(recipe["epochs"], "epoch"), "depth_epochs": plural(recipe["depth_epochs"], "epoch"),
         "depth_shorter": recipe["depth_epochs"] < recipe["epochs"],
         "onecycle": recipe.get("schedule") == "onecycle", "smoothing": f"{recipe.get('label_smoothing', 0):g}",
         "params": fmt(r.value("mlp.3_1.params")), "test_acc": r.pct("mlp.3_1.test_acc"),
-        "train_acc": r.pct("mlp.3_1.train_acc"), "overfits": gap > 0.01, "gap": f"{100 * abs(gap):.1f}",
-        "train_below_test": gap < 0,
-        "n_depth": str(len(table) - 1), "best": label(best), "best_acc": r.pct(f"mlp.{best}.test_acc"),
-        "best_is_31": best == "3_1",
-        "depth_helped": best != "3_1" and compare(r, f"mlp.{best}.test_acc", "mlp.3_1.test_acc") == "better",
-        "deepest": label(deepest), "deepest_acc": r.pct(f"mlp.{deepest}.test_acc"),
-        "deepest_worst": min(acc, key=acc.get) == deepest,
-        "spread": f"{100 * (max(acc.values()) - min(acc.values())):.2f}",
-        "params_lo": fmt(min(r.value(f"mlp.{n}.params") for n in names)),
-        "params_hi": fmt(max(r.value(f"mlp.{n}.params") for n in names)),
-        "fig": figs,
+        "train_acc": r.pct("mlp.3_1.train_acc"), "gap": f"{100 * abs(gap):.2f}",
+        "train_n": fmt((s.get("curves", {}).get("3_1") or [{}])[-1].get("train_n", 0)),
+        "train_vs_test": compare(r, "mlp.3_1.train_acc", "mlp.3_1.test_acc", n),
+        "n_depth": str(len(table) - 1), **_depth(r, table, n),
+        "cpu_time": t_unit == "CPU s", "fig": figs,
     }
+
+
+def _vs_mlp(r: Results, names: list[str], n: int, t_key: str, epochs: dict[str, int],
+            macs_41: float) -> dict[str, Any]:
+    """CNN 4.1 against MLP 3.1: accuracy (noise rule), parameters, multiply-adds and time per epoch."""
+    if not (r.has("mlp.3_1.test_acc") and r.has("mlp.3_1.params") and r.has(f"mlp.3_1.{t_key}")):
+        return {"has_mlp": False}
+    mlp_epochs = int(r.summaries.get("mlp", {}).get("recipe", {}).get("epochs", 0) or r.value("mlp.3_1.epochs"))
+    cnn_epoch = r.value(f"cnn.4_1.{t_key}") / epochs["4_1"]
+    mlp_epoch = r.value(f"mlp.3_1.{t_key}") / mlp_epochs
+    beat = [m for m in names if r.value(f"cnn.{m}.params") < r.value("mlp.3_1.params")
+            and compare(r, f"cnn.{m}.test_acc", "mlp.3_1.test_acc", n) == claims.BETTER]
+    return {"has_mlp": True, "mlp_acc": r.pct("mlp.3_1.test_acc"),
+            "ratio": f"{r.value('mlp.3_1.params') / r.value('cnn.4_1.params'):.1f}",
+            "vs_mlp": compare(r, "cnn.4_1.test_acc", "mlp.3_1.test_acc", n),
+            "vs_mlp_gap": gap_points(r, "cnn.4_1.test_acc", "mlp.3_1.test_acc"),
+            "cnn_epoch_s": fmt(cnn_epoch, 1), "mlp_epoch_s": fmt(mlp_epoch, 1),
+            "cnn_slower": cnn_epoch > mlp_epoch,
+            "time_ratio": f"{max(cnn_epoch, mlp_epoch) / min(cnn_epoch, mlp_epoch):.1f}",
+            # A dense layer does one multiply-add per weight and image; a conv layer one per weight and position.
+            "mlp_macs": f"{r.value('mlp.3_1.params') / 1e6:.1f} M",
+            "macs_ratio": f"{macs_41 / r.value('mlp.3_1.params'):.1f}",
+            "n_beat_mlp": str(len(beat)) if beat else "None", "n_cnn": str(len(names))}
 
 
 def cnn(r: Results) -> dict[str, Any]:
     s = r.summary("cnn")
     table = s["table"]
+    t_key, t_unit = time_measure(table)
+    e_key, _ = time_measure(table, "test")
     k = "cnn.{}.{}".format
     rows = [[label(m["name"]), "-".join(map(str, m["filters"])), "-".join(map(str, m["strides"])),
              fmt(r.value(k(m["name"], "params"))), f"{m['macs'] / 1e6:.1f} M", r.pct(k(m["name"], "test_acc")),
-             r.num(k(m["name"], "train_s"), 1, "s"), r.num(k(m["name"], "test_s"), 0, "ms", 1000)] for m in table]
+             r.num(k(m["name"], t_key), 1), r.num(k(m["name"], e_key), 0, "", 1000)] for m in table]
     names = [m["name"] for m in table]
-    acc = {n: r.value(k(n, "test_acc")) for n in names}
+    acc = {m: r.value(k(m, "test_acc")) for m in names}
     best = max(acc, key=acc.get)
+    n = n_test(r, "cnn")
     # Per epoch, because a profile may give 4.1 more epochs than the variants (quick does).
-    epochs = {n: (s["recipe"] if n == "4_1" else s.get("variant_recipe", s["recipe"]))["epochs"] for n in names}
-    slowest = max(names, key=lambda n: r.value(k(n, "train_s")) / epochs[n])
+    epochs = {m: (s["recipe"] if m == "4_1" else s.get("variant_recipe", s["recipe"]))["epochs"] for m in names}
+    slowest = max(names, key=lambda m: r.value(k(m, t_key)) / epochs[m])
     macs = {m["name"]: m["macs"] for m in table}
-    params = {n: r.value(k(n, "params")) for n in names}
+    params = {m: r.value(k(m, "params")) for m in names}
     about = {m["name"]: str(m.get("about", "")) for m in table if m["name"] != "4_1"}
     figs = figures(r, "cnn", "4_1_curves", "4_2_variants", "4_2_curves", "cnn_vs_mlp")
     need(figs["4_1_curves"], "cnn/figures/4_1_curves")
-    has_mlp = r.has("mlp.3_1.test_acc") and r.has("mlp.3_1.params")
-    out: dict[str, Any] = {
-        "table": {"header": ["model", "filters", "strides", "parameters", "mult-adds", "test acc.", "train time",
-                             "test time"], "rows": rows, "align": "llcrrrrr"},
-        "variants": "; ".join(f"{label(n)}: {a}" for n, a in about.items()),
+    return {
+        "table": {"header": ["model", "filters", "strides", "parameters", "mult-adds", "test acc.",
+                             f"train ({t_unit})", f"test ({'CPU ms' if t_unit == 'CPU s' else 'ms'})"],
+                  "rows": rows, "align": "llcrrrrr"},
+        "variants": "; ".join(f"{label(m)}: {a}" for m, a in about.items()),
         "epochs": plural(s["recipe"]["epochs"], "epoch"),
         "variant_epochs": plural(s.get("variant_recipe", s["recipe"])["epochs"], "epoch"),
         "bs": str(s["recipe"]["batch_size"]), "lr": f"{s['recipe']['lr']:g}",
         "smoothing": f"{s['recipe'].get('label_smoothing', 0):g}",
         "params": fmt(params["4_1"]), "test_acc": r.pct("cnn.4_1.test_acc"), "train_acc": r.pct("cnn.4_1.train_acc"),
+        "macs": f"{macs['4_1'] / 1e6:.1f} M",
         "variants_shorter": min(epochs.values()) < epochs["4_1"],
         "n_variants": str(len(names) - 1), "best": label(best), "best_acc": r.pct(k(best, "test_acc")),
         "best_is_41": best == "4_1",
-        "best_vs_41": compare(r, k(best, "test_acc"), "cnn.4_1.test_acc") if best != "4_1" else "tie",
+        "best_vs_41": compare(r, k(best, "test_acc"), "cnn.4_1.test_acc", n) if best != "4_1" else "tie",
         "slowest": label(slowest), "slowest_most_macs": slowest == max(macs, key=macs.get),
         "slowest_most_params": slowest == max(params, key=params.get),
-        "has_mlp": has_mlp, "fig": figs,
+        "cpu_time": t_unit == "CPU s", "fig": figs, **_vs_mlp(r, names, n, t_key, epochs, macs["4_1"]),
     }
-    if has_mlp:
-        beat = [n for n in names if params[n] < r.value("mlp.3_1.params") and acc[n] > r.value("mlp.3_1.test_acc")]
-        out |= {"mlp_acc": r.pct("mlp.3_1.test_acc"),
-                "ratio": f"{r.value('mlp.3_1.params') / params['4_1']:.1f}",
-                "vs_mlp": compare(r, "cnn.4_1.test_acc", "mlp.3_1.test_acc"),
-                "n_beat_mlp": str(len(beat)) if beat else "None", "n_cnn": str(len(names))}
-    return out

@@ -62,8 +62,8 @@ class MLPConfig:
 @dataclass
 class CNNConfig:
     """Study 4. One recipe for 4.1 and the 4.2 variants, fixed on the mlp study's validation slice during
-    development (docs/BENCHMARKS.md, issue 4): 8 epochs scored as well as 12 there; channels_last is the faster
-    layout for conv nets on CPU."""
+    development (docs/BENCHMARKS.md, "Training engine, MLPs and CNNs"): 8 epochs scored as well as 12 there;
+    channels_last is the faster layout for conv nets on CPU."""
 
     epochs: int = 8  # 4.1 training epochs
     batch_size: int = 128
@@ -80,7 +80,7 @@ class VizConfig:
     """Study 5. Penalty weights are in pixel units (the class gradient is normalised before they are added, see
     viz.dream.render). The defaults were chosen by looking at the dreams of several CNN 4.1s (1, 2 and 10
     epochs, with and without label smoothing) and checked with benchmarks/viz_dreams.py (docs/BENCHMARKS.md,
-    issue 5)."""
+    "CNN visualisation")."""
 
     dream_classes: str = "2,9"  # target classes (each must have an example digit: test[1] '2', test[7] '9')
     dream_objective: str = "logit"  # logit (the class's pre-softmax score) | margin (its log-odds vs the rest)
@@ -115,7 +115,7 @@ class VizConfig:
 @dataclass
 class MTLConfig:
     lambdas: str = "0,0.25,0.5,0.75,1"  # loss = lambda * L_items + (1 - lambda) * L_groups; one fresh net each
-    epochs: int = 6  # every final model (2 single nets, each lambda, uw); why 6: docs/BENCHMARKS.md, issue 6
+    epochs: int = 6  # every final model (2 single nets, each lambda, uw); docs/BENCHMARKS.md, "Multi-task study"
     batch_size: int = 256  # per-step costs (Adam over 23M weights, bf16 casts) halve per image against 128
     epoch_images: int = 0  # images per epoch of every model: 0 = all 60,000; N = a fresh seeded draw of N
     lr: float = 1e-3  # Adam; used as is when `tune` is off, and as Optuna's first (enqueued) trial
@@ -157,9 +157,9 @@ def full() -> RunConfig:
 
 def quick() -> RunConfig:
     """Every study on all the data with short budgets, sized on a 2-core AVX2 CPU without bf16 (docs/BENCHMARKS.md,
-    issue 7): each accuracy target of SPEC.md's quick profile is met with a margin, and the multi-task study,
-    whose 8 Fashion nets cost ~180 MFLOP per training image, sees 25,000 images per net (a seeded draw of the
-    60,000 at batch 128: in one short epoch smaller batches reach a higher accuracy per image)."""
+    "The quick profile"): each accuracy target of the quick profile is met with a margin, and the multi-task
+    study, whose 8 Fashion nets cost ~180 MFLOP per training image, sees 25,000 images per net (a seeded draw of
+    the 60,000 at batch 128: in one short epoch smaller batches reach a higher accuracy per image)."""
     cfg = RunConfig(profile="quick")
     cfg.perceptron.max_iter, cfg.perceptron.all_pairs_max_iter = 300, 30  # pairs that separate stop far earlier
     # Equal budgets wherever architectures are compared: the 3.2 / 4.2 networks train as long as 3.1 / 4.1.

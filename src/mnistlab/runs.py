@@ -6,7 +6,8 @@ Layout of a run (`runs/<name>/`):
   metrics.jsonl    one JSON object per line: epochs and events, append-only
   metrics.json     flat headline numbers with dotted keys (`mlp.3_1.test_acc`), every study adds to it
   summary.json     schema-versioned: per-study status, wall time, tables; what the report reads
-  <study>/         each study's files: figures/, tensorboard/, checkpoints/, its own summary.json
+  <study>/         each study's files: figures/, its own summary.json, one folder per model (model.pt, the
+                   checkpoint of an unfinished model, history.json, tensorboard/)
   <study>/.done    written last, after every output of the study exists: a re-run skips the study
   .lock            the pid of the process that owns the run
 """

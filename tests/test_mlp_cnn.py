@@ -20,9 +20,9 @@ CNN_NAMES = ["4_1", "4_2_shallow", "4_2_narrow", "4_2_wide", "4_2_deep"]
 
 
 @pytest.fixture
-def run_dir(smoke) -> Path:
-    """The shared smoke run (conftest.smoke): its mlp and cnn studies."""
-    return smoke.path
+def run_dir(smoke_studies) -> Path:
+    """The shared smoke run (conftest.smoke_studies): its mlp and cnn studies."""
+    return smoke_studies.path
 
 
 def test_metrics_keys_and_values(run_dir: Path) -> None:

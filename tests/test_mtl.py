@@ -132,10 +132,10 @@ def test_bad_settings_are_config_errors(item, message):
 
 
 @pytest.fixture
-def swept(smoke):
+def swept(smoke_studies):
     """The shared smoke run (conftest.smoke): `mnistlab tune` with a 2-trial budget, then `mnistlab run` on the same
     folder, whose mtl study (3 lambdas + 2 single nets + uw: 6 models) reuses the Optuna study."""
-    return smoke.path, smoke.tuned, smoke.ran
+    return smoke_studies.path, smoke_studies.tuned, smoke_studies.ran
 
 
 def test_two_trial_tuning_writes_its_study(swept):

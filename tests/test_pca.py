@@ -60,8 +60,8 @@ def test_overlap_score_separates_and_overlaps():
     assert m[0, 1] == m[1, 0] and np.isnan(m[0, 0]) and np.isnan(m[0, 3])
 
 
-def test_pca_study_end_to_end(smoke):
-    out = smoke.path  # the shared smoke run (conftest.smoke)
+def test_pca_study_end_to_end(smoke_studies):
+    out = smoke_studies.path  # the shared smoke run (conftest.smoke_studies)
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 < metrics["pca.pc2_var"] <= metrics["pca.pc1_var"] < 1
     assert metrics["pca.cum_var.2"] == pytest.approx(metrics["pca.pc1_var"] + metrics["pca.pc2_var"])

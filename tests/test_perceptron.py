@@ -154,8 +154,8 @@ def test_aggregate_over_seeds():
     assert study.aggregate(runs[:1]) == {"test_acc": 0.9, "iters": 10}
 
 
-def test_perceptron_study_end_to_end(smoke, tmp_path):
-    out = copy_run(smoke.path, tmp_path / "run")  # the shared smoke run (conftest.smoke); changed below
+def test_perceptron_study_end_to_end(smoke_studies, tmp_path):
+    out = copy_run(smoke_studies.path, tmp_path / "run")  # the shared smoke run (conftest.smoke_studies)
     metrics = json.loads((out / "metrics.json").read_text())
     for pair in ("0-1", "2-3", "4-5", "6-7", "8-9"):
         for key in ("train_acc", "test_acc", "pocket.train_acc", "pocket.test_acc", "sklearn.test_acc"):

@@ -163,7 +163,7 @@ def test_epoch_images_draws_a_fresh_seeded_subset_each_epoch(small):
     assert seen_steps == [5, 5, 5, 5]  # ceil(450 / 100) per epoch, both runs
     assert _numbers(a.history) == _numbers(b.history)
     for row in a.history:
-        assert abs(row["train_acc"] * 450 - round(row["train_acc"] * 450)) < 1e-6  # a count over 450 images
+        assert abs(row["running_acc"] * 450 - round(row["running_acc"] * 450)) < 1e-6  # a count over 450 images
 
 
 def test_test_time_is_the_median_of_the_epochs_evaluation_passes(small):

@@ -51,18 +51,16 @@ def cnn_vs_mlp(cnn_rows: list[Row], mlp_rows: list[Row]) -> Figure:
     (squares) of the same run. mlp_rows may be empty (the MLP study did not run): the CNNs are shown alone."""
     fig, axes = figure(1, 2, figsize=(7.2, 3.0))
     t_key, t_unit = time_key(cnn_rows + mlp_rows)
-    for ax, key, xlabel in ((axes[0], "params", "parameters (log scale)"),
-                            (axes[1], t_key, f"training time ({t_unit}, log scale)")):
+    names: list[list[tuple[float, float, str, str]]] = [[], []]  # per panel: (x, y, name, colour)
+    for ax, names_here, key, xlabel in ((axes[0], names[0], "params", "parameters (log scale)"),
+                                        (axes[1], names[1], t_key, f"training time ({t_unit}, log scale)")):
         for rows, marker, color, kind in ((cnn_rows, "o", "C0", "CNN"), (mlp_rows, "s", "C1", "MLP")):
             if not rows:
                 continue
             ax.scatter([r[key] for r in rows], [100 * r["test_acc"] for r in rows], marker=marker, color=color,
                        s=28, label=kind, zorder=3)
-            for i, r in enumerate(sorted(rows, key=lambda r: r["test_acc"])):
-                name = label(r) if kind == "CNN" else _mlp_label(r)
-                left = kind == "MLP" and i % 2 == 1  # the MLPs share one size: alternate sides, less overlap
-                ax.annotate(name, (r[key], 100 * r["test_acc"]), textcoords="offset points", fontsize=8,
-                            xytext=(-4, 3) if left else (4, 3), ha="right" if left else "left", color=color)
+            names_here += [(r[key], 100 * r["test_acc"], label(r) if kind == "CNN" else _mlp_label(r), color)
+                           for r in rows]
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(_compact))
@@ -74,7 +72,36 @@ def cnn_vs_mlp(cnn_rows: list[Row], mlp_rows: list[Row]) -> Figure:
     title = "CNNs against MLPs" if mlp_rows else "CNNs (no MLP results in this run)"
     fig.suptitle(f"{title}: accuracy against size and training time", fontsize=10)
     fig.tight_layout()
+    for ax, names_here in zip(axes, names, strict=True):  # after the layout: names are placed in final positions
+        label_points(ax, names_here)
     return fig
+
+
+# Where a point's name may go, tried in order (offset in points, alignment): right, left, below, above.
+_NAME_SPOTS = ((4, 3, "left"), (-4, 3, "right"), (4, -10, "left"), (-4, -10, "right"), (4, 11, "left"),
+               (-4, 11, "right"))
+
+
+def label_points(ax: Any, points: list[tuple[float, float, str, str]]) -> None:
+    """Name each point (x, y, name, colour) beside it, at the first spot where the name overlaps no name placed
+    before (greedy, in the order given; the first spot when none is free)."""
+    renderer = ax.figure.canvas.get_renderer()
+    placed: list[Any] = []
+
+    def put(x: float, y: float, name: str, color: str, spot: tuple[int, int, str]) -> tuple[Any, Any]:
+        note = ax.annotate(name, (x, y), textcoords="offset points", xytext=spot[:2], ha=spot[2], fontsize=8,
+                           color=color)
+        return note, note.get_window_extent(renderer)
+
+    for x, y, name, color in points:
+        for spot in _NAME_SPOTS:
+            note, box = put(x, y, name, color, spot)
+            if not any(box.overlaps(b) for b in placed):
+                break
+            note.remove()
+        else:  # nowhere free: the first spot
+            note, box = put(x, y, name, color, _NAME_SPOTS[0])
+        placed.append(box)
 
 
 def _compact(v: float, _pos: object = None) -> str:

@@ -13,8 +13,10 @@ from mnistlab.errors import ConfigError, DataError
 from mnistlab.models.cnn import build_cnn
 from mnistlab.models.registry import create
 from mnistlab.studies import viz as study
+from mnistlab.viz import deepdream as DD
 from mnistlab.viz import dream as D
 from mnistlab.viz import objectives as O
+from mnistlab.viz import recipes
 from mnistlab.viz.features import activations, conv_stack, filters, record, strongest_slices, tile
 
 
@@ -154,7 +156,7 @@ def test_example_digits_are_checked():
         study.parse_classes("2,3")
 
 
-def test_viz_study_smoke_end_to_end(tmp_path):
+def test_viz_study_smoke_end_to_end(tmp_path, mnist):
     """Reuses a CNN 4.1 found in the run folder (random weights here); the missing MLP 3.1 is trained (by the
     mlp study's helper, into mlp/3_1)."""
     out = tmp_path / "run"
@@ -167,19 +169,38 @@ def test_viz_study_smoke_end_to_end(tmp_path):
     assert summary["models"]["cnn_4_1"]["how"] == "reused"
     assert summary["models"]["independent"]["how"] == "trained"
     assert (out / "mlp" / "3_1" / "model.pt").is_file()
-    assert len(summary["dreams"]["table"]) == 2 * 2 * 2  # classes x kinds x seeds (smoke: 2 seeds)
     metrics = json.loads((out / "metrics.json").read_text())
     for c in (2, 9):
         for kind in ("noise", "real"):
             key = f"viz.dream.{c}.{kind}"
             assert 0.0 <= metrics[f"{key}.p_cnn"] <= 1.0 and 0.0 <= metrics[f"{key}.p_independent"] <= 1.0
             assert metrics[f"{key}.p_cnn.n"] == 2 and 0 <= metrics[f"{key}.hits_independent"] <= 2
+    for c in (2, 9):  # the pixel dreams beside the default PCA-prior ones, same seeds
+        key = f"viz.dream.{c}.noise_pixel"
+        assert 0.0 <= metrics[f"{key}.p_independent"] <= 1.0 and metrics[f"{key}.p_cnn.n"] == 2
+        assert 0 <= metrics[f"{key}.hits_cnn"] <= 2
+        for layer in ("conv2", "conv3"):  # classic DeepDream of the test digit
+            key = f"viz.deepdream.{c}.{layer}"
+            assert metrics[f"{key}.pred_cnn"] in range(10) and metrics[f"{key}.pred_independent"] in range(10)
+            assert 0.1 <= metrics[f"{key}.p_cnn"] <= 1.0 and 0.1 <= metrics[f"{key}.p_independent"] <= 1.0
+            assert metrics[f"{key}.energy_gain"] > 1.0 and 0.0 <= metrics[f"{key}.near_strokes"] <= 1.0
+    assert summary["dreams"]["kinds"] == {"noise": "pca", "noise_pixel": "pixel", "real": "real"}
+    assert len(summary["dreams"]["table"]) == 2 * 3 * 2  # classes x kinds x seeds (smoke: 2 seeds)
+    classic = summary["deepdream"]
+    assert classic["layers"] == ["conv2", "conv3"] and classic["sizes"] == [14, 20, 28]
+    assert [(r["digit"], r["image"]) for r in classic["table"]] == [
+        (c, image) for c in (2, 9) for image in ("start", "conv2", "conv3")]
     figures = {p.name for p in (out / "viz" / "figures").iterdir()}
     for stem in ("filters", "activations_2", "activations_9", "preferred_conv2", "preferred_conv3", "dreams",
-                 "dream_trace"):
+                 "dream_trace", "deepdream"):
         assert {f"{stem}.png", f"{stem}.svg"} <= figures
     dreams = np.load(out / "viz" / "dreams.npz")
-    assert dreams["dream_9_noise"].shape == (2, 28, 28)
+    assert dreams["dream_9_noise"].shape == dreams["dream_9_noise_pixel"].shape == (2, 28, 28)
+    arrays = np.load(out / "viz" / "deepdream.npz")
+    assert list(arrays["classes"]) == [2, 9]
+    for name in ("start", "conv2", "conv3", "class"):
+        assert arrays[name].shape == (2, 28, 28) and arrays[name].min() >= 0.0 and arrays[name].max() <= 1.0
+    assert np.array_equal(arrays["start"][0], mnist.test.x[1] / np.float32(255))
     assert (out / "viz" / ".done").is_file()
 
 
@@ -213,3 +234,85 @@ def test_pca_dream_raises_the_class_and_keeps_the_prior(mnist, tiny):
     code = lambda r: D.PCAImage(r.images, basis).param.pow(2).sum(1)  # noqa: E731
     assert torch.all(code(held) < code(free))
     assert torch.all(O.pca_prior()(O.Probe(start, torch.zeros(2, 10), {}, start)) == 0)  # pixels: no prior
+
+
+# ---------------------------------------------------------------- classic DeepDream
+def _digits(mnist) -> torch.Tensor:
+    """The study's two test digits, a '2' and a '9', as (2, 1, 28, 28) in [0, 1]."""
+    return torch.from_numpy(mnist.test.x[[1, 7]].astype(np.float32) / 255)[:, None]
+
+
+@pytest.mark.parametrize("layer", ["conv2", "conv3"])
+def test_classic_deepdream_raises_the_layer_energy_of_a_real_digit(mnist, tiny, layer):
+    start = _digits(mnist)
+    spec = DD.DeepDreamSpec(layer=layer, steps=4, lr=0.02, octaves=2, jitter=1)
+    result = DD.deepdream(tiny, start, spec, seed=[0, 1])
+    assert torch.all(DD.energy_of(tiny, result.images, layer) > DD.energy_of(tiny, start, layer))
+    assert result.images.shape == start.shape
+    assert float(result.images.min()) >= 0.0 and float(result.images.max()) <= 1.0  # clipped to the input range
+    assert len(result.trace) == 2 * 4 and len(result.trace[0]) == 2  # steps per octave x octaves, per image
+    assert _hook_count(tiny) == 0 and all(p.requires_grad for p in tiny.parameters())
+    again = DD.deepdream(tiny, start, spec, seed=[0, 1])
+    assert torch.equal(result.images, again.images)  # seeded jitter: reproducible
+
+
+def test_octaves_go_small_to_full_and_keep_the_start_detail(mnist, tiny):
+    assert DD.octave_sizes(28, 3, 1.4) == [14, 20, 28]
+    assert DD.octave_sizes(28, 1) == [28] and DD.octave_sizes(28, 4, 1.4) == [10, 14, 20, 28]
+    with pytest.raises(ValueError):
+        DD.octave_sizes(28, 2, 1.0)
+    # the conv stack up to a layer runs on the small copies: 14 -> 14 -> 7 -> 3 (the pads are the 28-pixel net's,
+    # so an odd map loses its last row and column at a stride-2 layer)
+    assert DD.features_up_to(tiny, "conv3")(torch.rand(1, 1, 14, 14)).shape == (1, 8, 3, 3)
+    assert DD.features_up_to(tiny, "conv2")(torch.rand(1, 1, 20, 20)).shape == (1, 8, 10, 10)
+    with pytest.raises(ValueError, match="conv9"):
+        DD.features_up_to(tiny, "conv9")
+    # with no step, the octaves add back exactly the detail the small copies lost: the start comes back
+    start = _digits(mnist)
+    still = DD.deepdream(tiny, start, DD.DeepDreamSpec(steps=3, lr=0.0, octaves=3), seed=0)
+    assert torch.allclose(still.images, start, atol=1e-6) and still.sizes == [14, 20, 28]
+
+
+def test_near_share_tells_thicker_strokes_from_ink_elsewhere():
+    start = torch.zeros(1, 1, 28, 28)
+    start[..., 10:18, 13:15] = 1.0  # a vertical stroke
+    thicker, elsewhere = start.clone(), start.clone()
+    thicker[..., 10:18, 15] = 0.8  # right next to it
+    elsewhere[..., 2:4, 2:10] = 0.8  # far from it
+    assert float(DD.near_share(start, thicker)[0]) == 1.0
+    assert float(DD.near_share(start, elsewhere)[0]) == 0.0
+    assert torch.isnan(DD.near_share(start, start)[0])  # nothing added
+
+
+def test_dream_kinds_and_deepdream_layers_come_from_the_config():
+    from mnistlab.config import VizConfig
+
+    assert recipes.dream_kinds(VizConfig()) == {"noise": "pca", "noise_pixel": "pixel", "real": "real"}
+    assert recipes.dream_kinds(VizConfig(dream_param="pixel")) == {"noise": "pixel", "noise_pca": "pca",
+                                                                   "real": "real"}
+    assert recipes.dream_kinds(VizConfig(dream_both=False)) == {"noise": "pca", "real": "real"}
+    assert recipes.parse_layers("conv2, conv3") == ["conv2", "conv3"] and recipes.parse_layers("") == []
+    with pytest.raises(ConfigError, match="conv4"):
+        recipes.parse_layers("conv4")
+
+
+def test_report_states_what_classic_deepdream_did_from_the_numbers():
+    """The report's DeepDream sentence is built from the study's table: gains and ink shares as ranges per
+    layer, the stroke claim only when the numbers carry it, and each dream a model reads as another digit."""
+    from mnistlab.report.sections import insight
+
+    def row(digit, image, pred_cnn, pred_ind, **more):
+        return {"digit": digit, "image": image, "pred_cnn": pred_cnn, "pred_independent": pred_ind, **more}
+
+    table = [row(2, "start", 2, 2, band_area=0.44), row(9, "start", 9, 9, band_area=0.33),
+             row(2, "conv3", 6, 2, energy_gain=1.7, near_strokes=0.66),
+             row(9, "conv3", 0, 0, energy_gain=2.08, near_strokes=0.38)]
+    got = insight._deepdream({"layers": ["conv3"], "sizes": [14, 20, 28], "steps_per_octave": 20,
+                              "table": table}, "MLP 3.1")
+    assert got["dd_gain"] == "the energy of conv3 1.7 to 2.1-fold" and got["dd_near"] == "38% to 66% (conv3)"
+    assert got["dd_band"] == "33% to 44%" and got["dd_sizes"] == "14, 20 and 28"
+    assert got["dd_near_above"] and not got["dd_near_most"]  # above the band's share, but not most of the ink
+    assert (got["dd_kept_cnn"], got["dd_kept_indep"], got["dd_n"]) == ("0", "1", "2")
+    assert got["dd_changed"] == ("CNN 4.1 reads the conv3 dream of the 2 as a 6 and both read the conv3 dream of "
+                                 "the 9 as a 0")
+    assert insight._deepdream({}, "MLP 3.1") == {"has_dd": False}  # a run from before classic DeepDream

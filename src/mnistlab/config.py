@@ -107,6 +107,15 @@ class VizConfig:
     init_noise: float = 0.1  # pixel dreams from noise start as uniform noise in [0, init_noise)
     real_anchor: float = 3.0  # dreams from a real digit: penalty on the squared change from the start image
     real_energy: float = 0.0  # dreams from a real digit: weight of conv3's energy (classic DeepDream), 0 = off
+    dream_both: bool = True  # dreams from noise in both parameterisations: dream_param's keeps the plain `noise`
+    # keys, the other one is `noise_pixel` / `noise_pca`: what the PCA prior does to the independent check
+    deepdream_layers: str = "conv2,conv3"  # classic DeepDream from the test digits: layers whose energy is raised
+    # ("" = skip); see viz.deepdream
+    deepdream_steps: int = 20  # its gradient steps per octave
+    deepdream_octaves: int = 3  # image sizes 28 / 1.4^k, small to large (3: 14, 20, 28 pixels)
+    deepdream_octave_scale: float = 1.4  # ratio of neighbouring octave sizes (Mordvintsev et al.'s notebook)
+    deepdream_lr: float = 0.015  # normalised step, pixels (by eye on a quick run: 0.01 barely changed the digits,
+    # 0.02 covered them in new strokes)
     filter_steps: int = 128  # steps for the input that maximises each conv2/conv3 channel's centre unit (0 = skip)
     filter_tv: float = 0.05  # TV penalty of those renders (lighter than the dreams': a unit sees a small patch)
     independent: str = "mlp_3_1"  # the independent judge: mlp_3_1 (the mlp study's) or cnn_4_1 (seed + 1)

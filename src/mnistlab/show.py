@@ -21,7 +21,7 @@ FIGURES = {
     "mlp": ("3_1_search", "3_1_curves", "3_2_depth"),
     "cnn": ("4_1_curves", "4_2_variants", "4_2_curves", "cnn_vs_mlp"),
     "viz": ("filters", "preferred_conv2", "preferred_conv3", "activations_2", "activations_9", "dreams",
-            "dream_trace"),
+            "deepdream", "dream_trace"),
     "mtl": ("lambda_sweep", "curves", "tuning"),
 }
 SKIPPED = ("curves",)  # per-epoch histories: the epoch log shows them line by line

@@ -77,7 +77,8 @@ def search(result: dict[str, Any]) -> Figure:
     ax.set_yticks(range(len(batches)), [str(b) for b in batches])
     ax.set_xlabel("learning rate (peak of the one-cycle)" if result.get("schedule") == "onecycle" else "learning rate")
     ax.set_ylabel("batch size")
-    ax.set_title(f"Stage 1: validation accuracy (%), {grid[0]['epochs']} epochs")
+    epochs = grid[0]["epochs"]
+    ax.set_title(f"Stage 1: validation accuracy (%), {epochs} epoch{'' if epochs == 1 else 's'}")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=8.5)
     ep = [r["epochs"] for r in budgets]
     ax2.plot(ep, [100 * r["val_acc"] for r in budgets], "o-", color="C0")

@@ -126,7 +126,8 @@ def plot_preferred_inputs(name: str, images: np.ndarray, shape: tuple[int, ...])
 def plot_dreams(rows: Sequence[dict[str, Any]], judge: str) -> Figure:
     """DeepDream images, one row per (class, kind), one column per seed after the start image (the test digit,
     or the first seed's random start). rows = [{"target", "kind", "seeds", "images" (S, 28, 28), "p_cnn" (S,),
-    "p_judge" (S,), "judge_pred" (S,), optional "start" (28, 28) and "p_start"}]; captions give each image's
+    "p_judge" (S,), "judge_pred" (S,), optional "start" (28, 28), "p_start" and "label" (the row's name)}];
+    captions give each image's
     target-class probability under the CNN 4.1 and under the independent model `judge` (its predicted class if
     not the target)."""
     n_cols = 1 + max(len(r["images"]) for r in rows)
@@ -140,7 +141,8 @@ def plot_dreams(rows: Sequence[dict[str, Any]], judge: str) -> Figure:
             first.set_title(f"start ({what})\nCNN p={r['p_start']:.2f}", fontsize=8.5)
         else:
             first.axis("off")
-        first.set_ylabel(f"class {r['target']}\nfrom {'a test digit' if real else 'noise'}", fontsize=9)
+        first.set_ylabel(r.get("label") or f"class {r['target']}\nfrom {'a test digit' if real else 'noise'}",
+                         fontsize=9)
         for k, ax in enumerate(ax_row[1:]):
             if k >= len(r["images"]):
                 ax.axis("off")
@@ -153,13 +155,32 @@ def plot_dreams(rows: Sequence[dict[str, Any]], judge: str) -> Figure:
         for ax in ax_row:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle(f"DeepDream: target-class probability under CNN 4.1 | independent {judge}", fontsize=10)
+    fig.suptitle(f"Class dreams: target-class probability under CNN 4.1 | independent {judge}", fontsize=10)
+    return fig
+
+
+def plot_deepdream(columns: Sequence[tuple[str, np.ndarray]], captions: Sequence[Sequence[str]],
+                   row_labels: Sequence[str]) -> Figure:
+    """Classic DeepDream: one row per start digit, one column per image kind (the start, the dream of each
+    layer, ...). columns = [(title, images (B, 28, 28) in [0, 1])]; captions[b][j] is the text under image j of
+    row b (each model's verdict)."""
+    n_rows, n_cols = len(row_labels), len(columns)
+    fig, axes = figure(n_rows, n_cols, figsize=(1.6 * n_cols + 0.4, 2.05 * n_rows + 0.3), squeeze=False)
+    for b, ax_row in enumerate(axes):
+        for j, ax in enumerate(ax_row):
+            ax.imshow(columns[j][1][b], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(captions[b][j], fontsize=10)  # >= 7 pt when the report prints it at 62% width
+            if b == 0:
+                ax.set_title(columns[j][0], fontsize=10.5)
+        ax_row[0].set_ylabel(row_labels[b], fontsize=10.5)
     return fig
 
 
 def plot_trace(traces: dict[str, Sequence[float]], switch: int | None = None) -> Figure:
-    """The class logit per gradient step for each dream (mean over seeds), to show the ascent converged;
-    `switch` marks the step where dreams from noise move from the coarse to the full resolution."""
+    """The class logit per gradient step for each kind of class dream (mean over seeds), to show the ascent
+    converged; `switch` marks the step where pixel dreams from noise move from the coarse to the full resolution."""
     fig, ax = figure(figsize=(5.0, 3.0))
     for label, values in traces.items():
         ax.plot(np.arange(1, len(values) + 1), values, label=label, lw=1.2)
@@ -169,5 +190,5 @@ def plot_trace(traces: dict[str, Sequence[float]], switch: int | None = None) ->
         ax.text(switch, ax.get_ylim()[1], " 14 -> 28 px", fontsize=7, va="top", color="0.4")
     ax.set_ylabel("target-class logit (mean over seeds)")
     ax.legend(fontsize=7, frameon=False)
-    ax.set_title("DeepDream objective during the ascent")
+    ax.set_title("Class-dream objective during the ascent")
     return fig

@@ -1,6 +1,7 @@
 """Study 5: what the CNN 4.1 learned. Its filters, its feature maps for a test '2' and '9', the input each
-deeper channel prefers, and DeepDream images of classes 2 and 9 (from noise and from a real digit), each judged
-by the CNN 4.1 and by an independently trained model.
+deeper channel prefers, classic DeepDream of those two digits (the energy of conv2 and conv3 raised over
+octaves), and class dreams of 2 and 9 (from noise with the PCA prior and on free pixels, and from a real digit),
+each image judged by the CNN 4.1 and by an independently trained model.
 
 Models: the CNN 4.1 of the cnn study (`<run>/cnn/4_1/model.pt`) and the MLP 3.1 of the mlp study
 (`<run>/mlp/3_1/model.pt`) are reused when present; otherwise they are trained there by those studies' own
@@ -29,8 +30,9 @@ from mnistlab.studies import StudyResult, nets
 from mnistlab.studies import cnn as cnn_study
 from mnistlab.studies import mlp as mlp_study
 from mnistlab.train import Classification, evaluate, pick_device
-from mnistlab.viz import dream, objectives
+from mnistlab.viz import deepdream, dream, objectives, recipes
 from mnistlab.viz.features import activations, conv_stack, filters, strongest_slices
+from mnistlab.viz.recipes import dream_objective, dream_starts, prior_basis, render_spec  # and benchmarks/viz_dreams.py
 
 NAME = "viz"
 DIGITS = {2: 1, 9: 7}  # class -> test index of the brief's example digit (test[1] is a '2', test[7] a '9')
@@ -46,6 +48,7 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     if v.dream_param not in ("pca", "pixel"):
         raise ConfigError(f"viz.dream_param must be pca or pixel, got {v.dream_param!r}")
     targets = parse_classes(v.dream_classes)
+    recipes.parse_layers(v.deepdream_layers)  # a bad layer name fails before any training
     out = rd.study_dir(NAME)
     device = pick_device(cfg.device)
     data = nets.mnist(cfg)
@@ -56,9 +59,11 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     summary["filters"] = filter_figures(cnn, out)
     summary["activations"] = activation_figures(cnn, digits, out)
     summary["preferred_inputs"] = preferred_inputs(cnn, v, cfg.seed, out)
-    basis = prior_basis(data, v.pca_components, cfg.cnn.subset) if v.dream_param == "pca" else None
-    dream_summary, metrics = dreams(cnn, judge, digits, targets, cfg, rd, out, basis)
-    summary["dreams"] = dream_summary
+    basis = prior_basis(data, v.pca_components, cfg.cnn.subset) if "pca" in recipes.dream_kinds(v).values() else None
+    summary["dreams"], metrics, rows = dreams(cnn, judge, digits, targets, cfg, rd, out, basis)
+    summary["deepdream"], classic = classic_deepdream(cnn, judge, digits, cfg, out,
+                                                      [r for r in rows if r["kind"] == "real"])
+    metrics |= classic
     metrics[f"{NAME}.cnn_4_1.test_acc"] = models["cnn_4_1"]["test_acc"]
     metrics[f"{NAME}.independent.test_acc"] = models["independent"]["test_acc"]
     return StudyResult(summary=summary, metrics=metrics)
@@ -148,12 +153,6 @@ def activation_figures(cnn: nn.Module, digits: dict[int, np.ndarray], out: Path)
     return info
 
 
-def render_spec(v: VizConfig, steps: int, octaves: int) -> dream.RenderSpec:
-    return dream.RenderSpec(steps=steps, lr=v.dream_lr, jitter=v.jitter, scale=v.scale_jitter,
-                        blur_every=v.blur_every, blur_sigma=v.blur_sigma, octaves=octaves,
-                        grad_sigma=v.grad_sigma, samples=v.samples)
-
-
 def preferred_inputs(cnn: nn.Module, v: VizConfig, seed: int, out: Path) -> dict[str, Any]:
     """For each channel of the conv layers after the first, the input that maximises its centre unit's
     pre-activation: one batched render per layer, image k optimising channel k. Only a light TV and L2
@@ -181,69 +180,39 @@ def preferred_inputs(cnn: nn.Module, v: VizConfig, seed: int, out: Path) -> dict
     return info
 
 
-# ---------------------------------------------------------------- DeepDream
-def prior_basis(data: Dataset, k: int, subset: int = 0) -> dream.PCABasis:
-    """The first k principal components of the MNIST training images (all 60,000; the first `subset` in smoke
-    runs) that parameterise the dreams from noise. Class labels play no part: the prior knows what digits look
-    like in general, not what a 2 looks like."""
-    x = data.train.x[:subset or None].reshape(-1, 28 * 28)
-    return dream.PCABasis.fit(torch.from_numpy(x.astype(np.float32) / 255.0), k)
-
-
-def dream_objective(v: VizConfig, target: int, kind: str) -> tuple[objectives.Objective, objectives.Objective]:
-    """(objective, penalty) of a dream. Objective: the target's logit (from a real digit optionally plus
-    conv3's energy, classic DeepDream). Penalty from noise: L2 (pixel: towards the black background; pca: the
-    Gaussian prior on the whitened coefficients), TV and the border frame; from a real digit: the squared change
-    from the start image, TV and new ink in the frame, so the dream amplifies the class while staying close to
-    the digit."""
-    objective = objectives.class_logit(target)
-    if v.dream_objective == "margin":
-        objective = objectives.class_margin(target)
-    if kind == "noise":
-        frame = v.border * objectives.border(v.border_margin)
-        if v.dream_param == "pca":
-            return objective, v.pca_prior * objectives.pca_prior() + v.pca_tv * objectives.tv() + frame
-        return objective, v.l2 * objectives.l2() + v.tv * objectives.tv() + frame
-    if v.real_energy:
-        objective = objective + v.real_energy * objectives.layer_energy("conv3")
-    frame = v.border * objectives.border(v.border_margin, "start")
-    return objective, v.real_anchor * objectives.l2("start") + v.tv * objectives.tv() + frame
-
-
-def dream_starts(v: VizConfig, kind: str, digit: np.ndarray, seeds: list[int],
-                 basis: dream.PCABasis | None = None) -> torch.Tensor:
-    """(S, 1, 28, 28): one seeded noise image per seed (pixel: dim uniform noise; pca: random coefficients
-    drawn from the prior), or S copies of the real digit."""
-    if kind == "noise" and basis is not None:
-        return basis.sample([10_000 + s for s in seeds], v.pca_init)
-    if kind == "noise":
-        return dream.noise_image([10_000 + s for s in seeds], 28, v.init_noise)
-    return torch.from_numpy(digit)[None, None].repeat(len(seeds), 1, 1, 1)
+# ---------------------------------------------------------------- class dreams
+def class_dream(cnn: nn.Module, judge: nn.Module, v: VizConfig, target: int, kind: str, digit: np.ndarray,
+                seeds: list[int], basis: dream.PCABasis | None) -> tuple[dict[str, Any], np.ndarray]:
+    """One batch of dreams (one per seed) of `target` made as `kind` says, scored by both models; returns its
+    row and the objective trace (steps, S)."""
+    how = recipes.dream_kinds(v)[kind]
+    spec = render_spec(v, v.dream_steps, v.octaves if how == "pixel" else 1)
+    objective, penalty = dream_objective(v, target, how)
+    starts = dream_starts(v, how, digit, seeds, basis)
+    result = dream.render(cnn, objective, starts, spec, seed=seeds, penalty=penalty,
+                          basis=basis if how == "pca" else None)
+    batch = result.images  # (S, 1, 28, 28)
+    row = _dream_row(target, kind, seeds, batch, dream.probabilities(cnn, batch), dream.probabilities(judge, batch))
+    row |= {"how": how, "label": f"class {target}\n{recipes.LABELS[how]}",
+            "start": starts[0, 0].numpy(),  # the test digit, or the first seed's random start
+            "p_start": float(dream.probabilities(cnn, starts[:1])[0, target])}
+    return row, np.asarray(result.trace)
 
 
 def dreams(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.ndarray], targets: list[int], cfg: RunConfig,
-           rd: RunDir, out: Path, basis: dream.PCABasis | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every (target, kind, seed) dream, its probabilities under both models, figures, arrays and metrics.
-    With `basis`, dreams from noise use the PCA parameterisation; dreams from a real digit always use pixels
-    (they must be free to change single strokes of that digit)."""
+           rd: RunDir, out: Path, basis: dream.PCABasis | None = None,
+           ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """Every (target, kind, seed) dream, its probabilities under both models, figures, arrays and metrics; also
+    returns the rows (the dreams from a test digit are drawn beside classic DeepDream)."""
     v = cfg.viz
     seeds = [cfg.seed + k for k in range(v.dream_seeds)]
     rows, table, traces, arrays = [], [], {}, {}
     metrics: dict[str, Any] = {}
     for target in targets:
-        for kind in ("noise", "real"):
-            spec = render_spec(v, v.dream_steps, v.octaves if kind == "noise" else 1)
-            objective, penalty = dream_objective(v, target, kind)
-            prior = basis if kind == "noise" else None
-            starts = dream_starts(v, kind, digits[target], seeds, prior)
-            result = dream.render(cnn, objective, starts, spec, seed=seeds, penalty=penalty, basis=prior)
-            batch, trace = result.images, np.asarray(result.trace)  # (S, 1, 28, 28), (steps, S)
-            p_cnn, p_judge = dream.probabilities(cnn, batch), dream.probabilities(judge, batch)
-            row = _dream_row(target, kind, seeds, batch, p_cnn, p_judge)
-            row["start"] = starts[0, 0].numpy()  # the test digit, or the first seed's random start
-            row["p_start"] = float(dream.probabilities(cnn, starts[:1])[0, target])
+        for kind in recipes.dream_kinds(v):
+            row, trace = class_dream(cnn, judge, v, target, kind, digits[target], seeds, basis)
             rows.append(row)
-            traces[f"{target} {kind}"] = trace.mean(axis=1).tolist()
+            traces[f"{target}, {row['how']}"] = trace.mean(axis=1).tolist()
             arrays[f"dream_{target}_{kind}"] = row["images"]
             for k, seed in enumerate(seeds):
                 record = {"target": target, "kind": kind, "seed": seed, "p_cnn": row["p_cnn"][k],
@@ -257,14 +226,15 @@ def dreams(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.ndarray], targ
                 f"{v.independent} argmax hits {metrics[_key(row, 'hits_independent')]}/{len(seeds)}")
     with atomic_path(out / "dreams.npz") as tmp:
         np.savez_compressed(tmp, **arrays)
-    save_figure(plots.plot_dreams(rows, _judge_label(v.independent)), out / "figures" / "dreams")
-    pixel_octaves = v.octaves == 2 and basis is None
+    noise_rows = [r for r in rows if r["kind"] != "real"]
+    save_figure(plots.plot_dreams(noise_rows, _judge_label(v.independent)), out / "figures" / "dreams")
+    pixel_octaves = v.octaves == 2 and "pixel" in recipes.dream_kinds(v).values()
     switch = v.dream_steps // v.octaves + (v.dream_steps % v.octaves > 0) if pixel_octaves else None
     save_figure(plots.plot_trace(traces, switch), out / "figures" / "dream_trace")
     summary = {"seeds": seeds, "independent": v.independent, "table": table, "noise_param": v.dream_param,
-               "settings": dataclasses.asdict(v),
+               "kinds": recipes.dream_kinds(v), "settings": dataclasses.asdict(v),
                "start_p_cnn": {str(r["target"]): r["p_start"] for r in rows if r["kind"] == "real"}}
-    return summary, metrics
+    return summary, metrics, rows
 
 
 def _dream_row(target: int, kind: str, seeds: list[int], batch: torch.Tensor, p_cnn: torch.Tensor,
@@ -294,3 +264,55 @@ def _dream_metrics(row: dict[str, Any]) -> dict[str, Any]:
 
 def _judge_label(name: str) -> str:
     return {"mlp_3_1": "MLP 3.1", "cnn_4_1": "CNN 4.1 (seed+1)"}.get(name, name)
+
+
+# ---------------------------------------------------------------- classic DeepDream
+def classic_deepdream(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.ndarray], cfg: RunConfig, out: Path,
+                      class_rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Classic DeepDream (viz.deepdream) of the test '2' and '9' for each of viz.deepdream_layers: what each
+    layer amplifies in a real digit, and whether both models still read it as that digit. The figure puts the
+    class dream from the same digit (first seed) beside them. Returns (summary, metrics)."""
+    v = cfg.viz
+    layers = recipes.parse_layers(v.deepdream_layers)
+    if not layers:
+        return {}, {}
+    classes = sorted(digits)
+    start = torch.from_numpy(np.stack([digits[c] for c in classes]))[:, None]
+    done = deepdream.dream_layers(cnn, start, layers, recipes.deepdream_spec(v), seed=[cfg.seed + c for c in classes])
+    real = {r["target"]: torch.from_numpy(r["images"][:1]) for r in class_rows}
+    columns = [("start", start), *((d.layer, d.images) for d in done)]
+    if all(c in real for c in classes):
+        columns.append(("class", torch.stack([real[c] for c in classes])))
+    scored = {name: deepdream.verdicts({"cnn": cnn, "independent": judge}, batch) for name, batch in columns}
+    table, metrics = [], {}
+    for k, c in enumerate(classes):
+        # the share of the image within 2 pixels of the strokes: `near_strokes` of ink added at random
+        band = float(deepdream.stroke_band(start[k:k + 1]).mean())
+        table.append({"digit": c, "image": "start", **scored["start"][k], "band_area": band})
+        for d in done:
+            row = {**scored[d.layer][k], "energy_gain": float(d.energy_gain[k]),
+                   "near_strokes": float(d.near_strokes[k])}
+            table.append({"digit": c, "image": d.layer, **row})
+            metrics |= {f"{NAME}.deepdream.{c}.{d.layer}.{name}": value for name, value in row.items()}
+    with atomic_path(out / "deepdream.npz") as tmp:
+        np.savez_compressed(tmp, classes=np.asarray(classes), **{n: b[:, 0].numpy() for n, b in columns})
+    _deepdream_figure(columns, scored, classes, cfg, out)
+    summary = {"layers": layers, "classes": classes, "objective": "mean squared activation after the layer's ReLU",
+               "sizes": done[0].sizes, "steps_per_octave": v.deepdream_steps, "lr": v.deepdream_lr,
+               "jitter": v.jitter, "near_radius_px": 2, "table": table}
+    return summary, metrics
+
+
+def _deepdream_figure(columns: list[tuple[str, torch.Tensor]], scored: dict[str, list[dict[str, Any]]],
+                      classes: list[int], cfg: RunConfig, out: Path) -> None:
+    """figures/deepdream: a row per test digit, a column per image kind, each model's verdict under each image."""
+    titles = {"start": "test digit", "class": f"class logit\n(seed {cfg.seed})"}
+    captions = [[_caption(scored[n][k], cfg.viz.independent) for n, _ in columns] for k in range(len(classes))]
+    fig = plots.plot_deepdream([(titles.get(n, f"{n} energy"), b[:, 0].numpy()) for n, b in columns], captions,
+                               [f"test '{c}' (index {DIGITS[c]})" for c in classes])
+    save_figure(fig, out / "figures" / "deepdream")
+
+
+def _caption(scored: dict[str, Any], independent: str) -> str:
+    return (f"CNN: {scored['pred_cnn']} ({scored['p_cnn']:.2f})\n"
+            f"{_judge_label(independent)}: {scored['pred_independent']} ({scored['p_independent']:.2f})")

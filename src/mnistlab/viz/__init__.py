@@ -1,5 +1,7 @@
-"""Visualising a trained CNN: filters and feature maps (`features`) and DeepDream / feature visualisation
-(`objectives` x the pixel or PCA parameterisation, transforms and render loop of `dream`)."""
+"""Visualising a trained CNN: filters and feature maps (`features`), class dreams / feature visualisation
+(`objectives` x the pixel or PCA parameterisation, transforms and render loop of `dream`), classic DeepDream with
+octaves (`deepdream`, imported as a module: its main function has the same name), and the study's settings for
+each (`recipes`)."""
 
 from mnistlab.viz.dream import (
     PCABasis,

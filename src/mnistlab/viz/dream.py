@@ -253,27 +253,19 @@ def render(model: nn.Module, objective: Objective, start: Tensor, spec: RenderSp
                                                                                                      device))
     trace: list[list[float]] = []
     penalties: list[list[float]] = []
-    grads_were = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():
-        p.requires_grad_(False)  # only the image is optimised; saves the weight gradients' compute
-    try:
-        with record(hook_points(model)) as acts, _cpu_threads(spec.threads if device.type == "cpu" else 0):
-            for size, steps in zip(sizes, per_octave, strict=True):
-                param.rescale(size)
-                for step in range(steps):
-                    score, probe, grad = _class_gradient(model, objective, param, transforms, gens, acts, start,
-                                                         spec)
-                    if penalty is not None:
-                        cost = penalty(probe)  # (B,)
-                        grad = grad - torch.autograd.grad(cost.sum(), param.param)[0]
-                        penalties.append(cost.detach().cpu().tolist())
-                    param.step_(grad, spec.lr)
-                    if spec.blur_every and (step + 1) % spec.blur_every == 0:
-                        param.blur_(spec.blur_sigma)
-                    trace.append(score.cpu().tolist())
-    finally:
-        for p, g in zip(model.parameters(), grads_were, strict=True):
-            p.requires_grad_(g)
+    with frozen(model), record(hook_points(model)) as acts, cpu_threads(spec.threads if device.type == "cpu" else 0):
+        for size, steps in zip(sizes, per_octave, strict=True):
+            param.rescale(size)
+            for step in range(steps):
+                score, probe, grad = _class_gradient(model, objective, param, transforms, gens, acts, start, spec)
+                if penalty is not None:
+                    cost = penalty(probe)  # (B,)
+                    grad = grad - torch.autograd.grad(cost.sum(), param.param)[0]
+                    penalties.append(cost.detach().cpu().tolist())
+                param.step_(grad, spec.lr)
+                if spec.blur_every and (step + 1) % spec.blur_every == 0:
+                    param.blur_(spec.blur_sigma)
+                trace.append(score.cpu().tolist())
     with torch.no_grad():
         final = param.image().clamp(0, 1).detach().cpu()
     return RenderResult(final, trace, penalties)
@@ -306,7 +298,21 @@ def _class_gradient(model: nn.Module, objective: Objective, param: PixelImage | 
 
 
 @contextlib.contextmanager
-def _cpu_threads(n: int) -> Iterator[None]:
+def frozen(model: nn.Module) -> Iterator[None]:
+    """Within the block no parameter of `model` needs a gradient (only the image is optimised, which saves the
+    weight gradients' compute); each parameter's requires_grad flag is restored afterwards, also on errors."""
+    were = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, g in zip(model.parameters(), were, strict=True):
+            p.requires_grad_(g)
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int) -> Iterator[None]:
     """Run the block with n intra-op threads (0 = unchanged), restoring the previous count afterwards."""
     before = torch.get_num_threads()
     if n > 0:

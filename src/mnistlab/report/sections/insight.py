@@ -19,45 +19,83 @@ def _model_acc(r: Results, which: str, model: str, how: str) -> str:
     return r.pct(f"viz.{which}.test_acc")
 
 
-def _dream_rows(r: Results, targets: list[int]) -> tuple[list[list[str]], dict[str, Any]]:
-    """Table rows and hit counts of the dreams: how many of them each model classifies as their target."""
-    rows, missed = [], []
-    hits = {"cnn": 0, "independent": 0}
-    total = 0
+START = {"pca": "noise, PCA prior", "pixel": "noise, pixels", "real": "test digit"}  # table's 'start' column
+
+
+def _kinds(dreams: dict[str, Any]) -> dict[str, str]:
+    """{kind: how} of the run's class dreams (older runs: one kind from noise, in `noise_param`)."""
+    return dreams.get("kinds") or {"noise": str(dreams.get("noise_param", "pixel")), "real": "real"}
+
+
+def _dream_rows(r: Results, targets: list[int], kinds: dict[str, str]) -> tuple[list[list[str]], dict[str, Any]]:
+    """Table rows, and per way of making a dream (pca | pixel | real) how many dreams there are and how many
+    of them each model classifies as their target."""
+    rows = []
+    hits = {how: {"n": 0, "cnn": 0, "independent": 0} for how in kinds.values()}
     for target in targets:
-        for kind in ("noise", "real"):
+        for kind, how in kinds.items():
             k = f"viz.dream.{target}.{kind}"
             if not r.has(f"{k}.p_cnn"):
                 continue
             n = int(r.metrics.get(f"{k}.p_cnn.n", 1))
-            got = {m: int(r.value(f"{k}.hits_{m}")) for m in hits}
-            total += n
-            for m in hits:
-                hits[m] += got[m]
-            if got["independent"] < n:
-                missed.append(f"{n - got['independent']} of the {n} dreams of {target} from "
-                              f"{'noise' if kind == 'noise' else 'a test digit'}")
-            rows.append([str(target), "noise" if kind == "noise" else "test digit", r.pct(f"{k}.p_cnn", 1, True),
+            got = {m: int(r.value(f"{k}.hits_{m}")) for m in ("cnn", "independent")}
+            hits[how] = {"n": hits[how]["n"] + n, **{m: hits[how][m] + got[m] for m in got}}
+            rows.append([str(target), START[how], r.pct(f"{k}.p_cnn", 1, True),
                          r.pct(f"{k}.p_independent", 1, True), f"{got['cnn']}/{n}", f"{got['independent']}/{n}"])
-    return rows, {"n_dreams": str(total), "hits_cnn": str(hits["cnn"]), "hits_indep": str(hits["independent"]),
-                  "all_cnn": hits["cnn"] == total, "all_indep": hits["independent"] == total,
-                  "missed": and_list(missed) if missed else ""}
+    text = {f"{m}_{how}": str(h[m]) for how, h in hits.items() for m in h}
+    text |= {f"all_{how}": h["n"] > 0 and h["independent"] == h["n"] for how, h in hits.items()}
+    total = {m: sum(h[m] for h in hits.values()) for m in ("n", "cnn", "independent")}  # the conclusion's
+    return rows, text | {"n_dreams": str(total["n"]), "hits_cnn": str(total["cnn"]),
+                         "hits_indep": str(total["independent"])}
 
 
-def _noise_vs_real(r: Results, targets: list[int]) -> str:
-    """'stronger' | 'weaker' | 'same' | 'mixed': how sure the independent model is of dreams from noise against
-    dreams from a test digit, per class under the noise rule (spread over dream seeds); 'same' when no class
-    differs clearly, 'mixed' when the classes disagree."""
-    verdicts = set()
+def _compare_kinds(r: Results, targets: list[int], a: str, b: str) -> dict[str, str]:
+    """How sure the independent model is of dreams of kind a against kind b, class by class under the noise rule
+    (spread over dream seeds): {'weaker' | 'stronger' | 'tie': 'class 2' / 'classes 2 and 9' / ''}."""
+    found: dict[str, list[str]] = {claims.WORSE: [], claims.BETTER: [], claims.TIE: []}
     for t in targets:
-        a, b = f"viz.dream.{t}.noise.p_independent", f"viz.dream.{t}.real.p_independent"
-        if not (r.has(a) and r.has(b)):
+        ka, kb = f"viz.dream.{t}.{a}.p_independent", f"viz.dream.{t}.{b}.p_independent"
+        if not (r.has(ka) and r.has(kb)):
             continue
         acc = [claims.Accuracy(r.value(k), 1, r.metrics.get(f"{k}.std"), int(r.metrics.get(f"{k}.n", 1)))
-               for k in (a, b)]
-        verdicts.add(claims.verdict(*acc))
-    words = {claims.BETTER: "stronger", claims.WORSE: "weaker", claims.TIE: "same"}
-    return words[verdicts.pop()] if len(verdicts) == 1 else ("mixed" if verdicts else "same")
+               for k in (ka, kb)]
+        found[claims.verdict(*acc)].append(str(t))
+    words = {claims.WORSE: "weaker", claims.BETTER: "stronger", claims.TIE: "tie"}
+    return {words[v]: (f"class {ts[0]}" if len(ts) == 1 else f"classes {and_list(ts)}") if ts else ""
+            for v, ts in found.items()}
+
+
+def _span(values: list[float], fmt: str = "{:.1f}", scale: float = 1.0) -> str:
+    """'1.6' or '1.6 to 2.1': the range of some measured values, as they print."""
+    lo, hi = (fmt.format(scale * v) for v in (min(values), max(values)))
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
+def _deepdream(dd: dict[str, Any], indep: str) -> dict[str, Any]:
+    """What the classic DeepDream of the test digits did, in numbers the text can state: energy gains and
+    where the added ink lies per layer, and which dreams either model no longer reads as their digit."""
+    rows = dd.get("table") or []
+    dreams = [row for row in rows if row["image"] != "start"]
+    if not dreams:
+        return {"has_dd": False}
+    band = {row["digit"]: row["band_area"] for row in rows if row["image"] == "start"}
+    layers = dd["layers"]
+    per = {layer: [row for row in dreams if row["image"] == layer] for layer in layers}
+    changed = [phrase for row in dreams if (phrase := _changed(row, indep))]
+    return {
+        "has_dd": True, "dd_layers": and_list(layers), "dd_steps": str(dd["steps_per_octave"]),
+        "dd_sizes": and_list([str(x) for x in dd["sizes"]]), "dd_n": str(len(dreams)),
+        "dd_gain": "the energy of " + and_list([f"{layer} {_span([x['energy_gain'] for x in per[layer]])}-fold"
+                                                for layer in layers]),
+        "dd_near": and_list([f"{_span([x['near_strokes'] for x in per[layer]], '{:.0f}%', 100)} ({layer})"
+                             for layer in layers]),
+        "dd_band": _span(list(band.values()), "{:.0f}%", 100),
+        "dd_near_most": all(x["near_strokes"] > 0.5 for x in dreams),
+        "dd_near_above": all(x["near_strokes"] > band[x["digit"]] for x in dreams),
+        "dd_kept_cnn": str(sum(x["pred_cnn"] == x["digit"] for x in dreams)),
+        "dd_kept_indep": str(sum(x["pred_independent"] == x["digit"] for x in dreams)),
+        "dd_changed": and_list(changed) if changed else "",
+    }
 
 
 def _facts(r: Results) -> dict[str, Any]:
@@ -77,11 +115,26 @@ def _facts(r: Results) -> dict[str, Any]:
     return out
 
 
+def _changed(row: dict[str, Any], indep: str) -> str:
+    """'CNN 4.1 reads the conv3 dream of the 2 as a 6' (or the independent model, or both); '' if neither does."""
+    who = [(name, row[f"pred_{m}"]) for m, name in (("cnn", "CNN 4.1"), ("independent", f"the {indep}"))
+           if row[f"pred_{m}"] != row["digit"]]
+    if not who:
+        return ""
+    dream = f"the {row['image']} dream of the {row['digit']}"
+    if len(who) == 1:
+        return f"{who[0][0]} reads {dream} as a {who[0][1]}"
+    if who[0][1] == who[1][1]:
+        return f"both read {dream} as a {who[0][1]}"
+    return f"CNN 4.1 and the {indep} read {dream} as a {who[0][1]} and a {who[1][1]}"
+
+
 def viz(r: Results) -> dict[str, Any]:
     s = r.summary("viz")
     models, dreams, acts = s["models"], s["dreams"], s["activations"]
     targets = sorted({row["target"] for row in dreams["table"]})
-    rows, hits = _dream_rows(r, targets)
+    kinds = _kinds(dreams)
+    rows, hits = _dream_rows(r, targets, kinds)
     if not rows:
         raise MissingResult("viz.dream.* metrics")
     layers = sorted(acts[next(iter(acts))])
@@ -91,9 +144,10 @@ def viz(r: Results) -> dict[str, Any]:
     indep = indep_model.replace("mlp_3_1", "MLP 3.1").replace("cnn_4_1", "CNN 4.1")
     settings = dreams["settings"]
     deep = [f for f in s["filters"] if f != layers[0]]
-    figs = figures(r, "viz", "filters", "activations_2", "activations_9", "dreams")
+    figs = figures(r, "viz", "filters", "activations_2", "activations_9", "dreams", "deepdream")
     for stem in ("filters", "dreams"):
         need(figs[stem], f"viz/figures/{stem}")
+    by_how = {how: kind for kind, how in kinds.items()}
     return {
         "table": {"header": ["class", "start", "p (CNN 4.1)", f"p ({indep})", "hits CNN", f"hits {indep}"],
                   "rows": rows, "align": "clrrrr"},
@@ -105,12 +159,13 @@ def viz(r: Results) -> dict[str, Any]:
         "deep_shown": str(s["filters"][deep[0]]["shown"]) if deep else "",
         "active_first": f"{100 * frac[layers[0]]:.0f}%", "active_last": f"{100 * frac[layers[-1]]:.0f}%",
         "first": layers[0], "last": layers[-1], "sparser_deep": frac[layers[-1]] < frac[layers[0]],
-        **hits, **_facts(r),
+        **hits, **_facts(r), **_deepdream(s.get("deepdream") or {}, indep),
         "steps": str(settings.get("dream_steps", "")), "octaves": str(settings.get("octaves", "")),
-        "pca": settings.get("dream_param", "pixel") == "pca", "pca_k": str(settings.get("pca_components", "")),
+        "pca": "pca" in by_how, "pixel": "pixel" in by_how, "pca_k": str(settings.get("pca_components", "")),
         "dream_seeds": str(len(dreams.get("seeds", []))),
         "dreams_wide": len(dreams.get("seeds", [])) > 3,  # one column per seed: a wide figure needs the full width
-        "noise_vs_real": _noise_vs_real(r, targets),
+        "pvp": _compare_kinds(r, targets, by_how["pixel"], by_how["pca"]) if {"pixel", "pca"} <= set(by_how)
+        else {"weaker": "", "stronger": "", "tie": ""},  # the independent model on pixel against PCA-prior dreams
         "start_p": and_list([f"{100 * float(p):.0f}%" for p in dreams.get("start_p_cnn", {}).values()])
         if dreams.get("start_p_cnn") else "",
         "fig": figs,

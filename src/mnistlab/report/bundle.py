@@ -54,7 +54,7 @@ def readme(run_dir: Path, name: str) -> str:
     metrics = read_json(run_dir / "metrics.json", {})
     env = read_json(run_dir / "env.json", {})
     seconds = sum(v for k, v in metrics.items() if k.startswith("time.") and isinstance(v, int | float))
-    rows = [f"| {t['profile']} | {t['minutes']:,.0f} min | {t['machine']} | {t['date']} |"
+    rows = [f"| {t['profile']} | {t['minutes']:g} min | {t['machine']} | {t['date']} |"
             for t in json.loads(TIMINGS.read_text())["timings"]]
     ours = (f"| {cfg.get('profile')} (this submission's run) | {seconds / 60:,.0f} min | {env.get('cpu_count')} "
             f"CPU cores, {env.get('gpu') or 'no GPU'} | {str(env.get('started', ''))[:10]} |")

@@ -41,9 +41,10 @@ def safe_member(name: str) -> str:
 
 def requirements_txt() -> str:
     """Pinned versions of every package the notebook's code imports (the versions this run used)."""
-    pins = nbtext.pinned(inline.notebook_modules())
-    lines = ["# Packages the notebook imports, at the versions our run used. PyTorch: install the build for your",
-             f"# machine (CPU or CUDA); the code supports torch {nbtext.torch_range()}.",
+    pins = {name: pin.split("+")[0] for name, pin in nbtext.pinned(inline.notebook_modules()).items()
+            if name != "torch"}  # local build tags (+cpu) are not on the package index
+    lines = ["# Packages the notebook imports, at the versions our run used. PyTorch is not listed: install the",
+             f"# build for your machine (CPU or CUDA) first; the code supports torch {nbtext.torch_range()}.",
              *sorted(pins.values(), key=str.lower)]
     return "\n".join(lines) + "\n"
 

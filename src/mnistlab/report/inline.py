@@ -38,10 +38,6 @@ class Module:
     imports: frozenset[str]  # every mnistlab module it imports, anywhere in the file
     eager: frozenset[str]  # those imported when the module itself runs
 
-    @property
-    def relpath(self) -> str:
-        return "src/mnistlab/" + self.path.relative_to(PACKAGE).as_posix()
-
     def source(self) -> str:
         return self.path.read_text(encoding="utf-8")
 

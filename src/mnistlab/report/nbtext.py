@@ -41,8 +41,8 @@ INTROS = {
 
 MAGIC_TEXT = """### How the code cells work
 
-Each code cell below that starts with `%%module NAME` holds the complete source of one module of our code, as
-it is in the code folder, comments included. The cell magic defined here runs such a cell as the module `NAME`
+Each code cell below that starts with `%%module NAME` holds the complete source of one module of our code,
+comments included. The cell magic defined here runs such a cell as the module `NAME`
 and registers it, so the modules import each other exactly as they do outside the notebook. Modules come in
 dependency order: each comes after the modules it imports. The guard refuses to load any `mnistlab` module that
 this notebook does not define, so everything that runs is on this page."""
@@ -128,7 +128,7 @@ def section_heading(key: str) -> str:
 def module_heading(module: inline.Module) -> str:
     doc = ast.get_docstring(ast.parse(module.source())) or ""
     first = doc.strip().split("\n\n")[0].replace("\n", " ")
-    return f"### `{module.name}` ({module.relpath})\n\n{first}"
+    return f"### `{module.name}`{' (package)' if module.is_package else ''}\n\n{first}"
 
 
 def intro(run_dir: Path, sections: list[tuple[str, list[inline.Module]]]) -> str:
@@ -164,7 +164,8 @@ short budgets; `full` the protocol of the report), then Restart & Run All. Resul
 (`RUN_DIR`): a task whose results are there is only shown, a missing one is trained. {took}
 
 **Data.** MNIST and Fashion-MNIST in IDX format (`mnist/` and `fashion-mnist/` with the `.gz` files), from the
-folder in `DATA_DIR`; every file's SHA-256 is checked before use (the sums are in the code folder's README)."""
+folder in `DATA_DIR`, else from a folder `data/` beside the notebook; every file's SHA-256 is checked before use
+(the sums are in the code folder's README)."""
 
 
 def settings(config: dict[str, Any]) -> str:

@@ -146,3 +146,14 @@ def test_templates_keep_semicolons_after_code() -> None:
     for path in TEMPLATE.glob("sec-*.typ"):
         for n, line in enumerate(path.read_text().splitlines(), 1):
             assert not re.search(r"[\])];", line), f"{path.name}:{n}: {line}"
+
+
+def test_a_fixed_level_is_compared_with_the_accuracy_s_own_error_only() -> None:
+    """Chance or 'always the largest group' has no sampling error: 43.71% against 40% on 10,000 images is
+    clearly above it (the full run's lambda = 1 group head, once called 'no better'), 40.5% is not."""
+    from mnistlab.report.claims import BETTER, TIE, WORSE, Accuracy, against_level
+
+    assert against_level(Accuracy(0.4371, 10_000), 0.40) == BETTER
+    assert against_level(Accuracy(0.405, 10_000), 0.40) == TIE
+    assert against_level(Accuracy(0.0900, 10_000), 0.10) == WORSE
+    assert against_level(Accuracy(0.1726, 10_000), 0.10) == BETTER  # lambda = 0's item head: not chance

@@ -62,6 +62,15 @@ def verdict(a: Accuracy, b: Accuracy) -> str:
     return BETTER if diff > 0 else WORSE
 
 
+def against_level(a: Accuracy, level: float) -> str:
+    """BETTER / WORSE / TIE for an accuracy against a fixed level that has no sampling error of its own (chance,
+    or always answering the largest class): only a's standard error counts."""
+    diff = a.value - level
+    if abs(diff) <= Z * a.se():
+        return TIE
+    return BETTER if diff > 0 else WORSE
+
+
 def separable(train_errors: int | float) -> bool:
     """A pair is linearly separable on its training images only when some plane made no training error at all:
     an error rate of 0.06% is 'almost', and almost is not separable."""

@@ -43,6 +43,11 @@ def compare(r: Results, a: str, b: str, n: int) -> str:
     return claims.verdict(accuracy(r, a, n), accuracy(r, b, n))
 
 
+def compare_level(r: Results, a: str, level: float, n: int) -> str:
+    """'better' | 'worse' | 'tie' for metric a (measured on n test images) against a fixed level, e.g. chance."""
+    return claims.against_level(accuracy(r, a, n), level)
+
+
 def gap_points(r: Results, a: str, b: str) -> str:
     """|a - b| in percentage points, two decimals, for the text beside a verdict."""
     return f"{100 * abs(r.value(a) - r.value(b)):.2f}"

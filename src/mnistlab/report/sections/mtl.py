@@ -7,7 +7,7 @@ from typing import Any
 
 from mnistlab.report import claims
 from mnistlab.report.results import Results, fmt
-from mnistlab.report.sections.common import compare, figures, gap_points, n_test, need, short
+from mnistlab.report.sections.common import compare, compare_level, figures, gap_points, n_test, need, short
 
 DASH = "\u2013"
 
@@ -107,14 +107,15 @@ def mtl(r: Results) -> dict[str, Any]:
     }
     if 0.0 in lambdas:
         out |= {"zero_items": r.pct(f"{name[0.0]}.items.test_acc"),
-                "zero_items_chance": abs(r.value(f"{name[0.0]}.items.test_acc") - 0.1) < 0.05,
+                "zero_items_chance": compare_level(r, f"{name[0.0]}.items.test_acc", 0.1, n) == claims.TIE,
                 "zero_groups": r.pct(f"{name[0.0]}.groups.test_acc"),
                 "zero_vs_single": compare(r, f"{name[0.0]}.groups.test_acc", "mtl.single.groups.test_acc", n)}
     if 1.0 in lambdas:
         out |= {"one_groups": r.pct(f"{name[1.0]}.groups.test_acc"),
                 "one_is_single": r.value(f"{name[1.0]}.items.test_acc") == r.value("mtl.single.items.test_acc"),
                 "one_vs_single": compare(r, f"{name[1.0]}.items.test_acc", "mtl.single.items.test_acc", n),
-                "one_groups_chance": r.value(f"{name[1.0]}.groups.test_acc") < _majority_group_share() + 0.05}
+                "one_groups_chance": compare_level(r, f"{name[1.0]}.groups.test_acc", _majority_group_share(), n)
+                != claims.BETTER}
     if has_uw:
         best = float(out["best_items_lambda"])
         out |= {"uw_items": r.pct("mtl.uw.items.test_acc"), "uw_groups": r.pct("mtl.uw.groups.test_acc"),

@@ -279,16 +279,9 @@ def render(r: dict[str, Any]) -> str:
 
 def write_docs(text: str) -> None:
     """Replace the GPU-check section of docs/BENCHMARKS.md (from its heading to the next '## '), or append it."""
-    from mnistlab.runs import atomic_write_text
+    from mnistlab.bench import replace_section
 
-    doc = DOC.read_text()
-    start = doc.find(SECTION)
-    if start < 0:
-        doc = doc.rstrip() + "\n\n" + text
-    else:
-        nxt = doc.find("\n## ", start + len(SECTION))
-        doc = doc[:start] + text + (doc[nxt:] if nxt >= 0 else "")
-    atomic_write_text(DOC, doc)
+    replace_section(DOC, SECTION, text)
     print(f"[gpu_check] wrote the section into {DOC}", flush=True)
 
 

@@ -260,13 +260,6 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 def write_docs(doc: Path, section: str) -> None:
     """Replace our section of docs/BENCHMARKS.md (from its heading to the next '## ' heading) with `section`."""
-    from mnistlab.runs import atomic_write_text
+    from mnistlab.bench import replace_section
 
-    text = doc.read_text()
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("\n" + text[nxt + 1:] if nxt >= 0 else "")
-    atomic_write_text(doc, text)
+    replace_section(doc, SECTION, section)

@@ -93,3 +93,14 @@ def test_keras_models_match_ours_parameter_for_parameter() -> None:
     assert done.returncode == 0, done.stderr[-500:]
     counts = [int(v) for v in done.stdout.split()[-3:]]
     assert counts == [param_count(models.create(m)) for m in ("mlp_3_1", "cnn_4_1", "fashion_items")]
+
+
+def test_replace_section_swaps_one_section_and_appends_a_missing_one(tmp_path: Path) -> None:
+    from mnistlab.bench import replace_section
+
+    doc = tmp_path / "doc.md"
+    doc.write_text("# T\n\n## A\nold a\n\n## B\nb\n")
+    replace_section(doc, "## A", "## A\nnew a\n")
+    assert doc.read_text() == "# T\n\n## A\nnew a\n\n## B\nb\n"
+    replace_section(doc, "## C", "## C\nc\n")
+    assert doc.read_text() == "# T\n\n## A\nnew a\n\n## B\nb\n\n## C\nc\n"

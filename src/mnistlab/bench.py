@@ -142,3 +142,18 @@ def main(argv: list[str]) -> int:
         report.write_docs(DOC, text)
         print(f"wrote {DOC}", file=sys.stderr)
     return 0
+
+
+def replace_section(doc: Path, heading: str, section: str) -> None:
+    """Write `section` into the Markdown file `doc` in place of the part that starts with the line `heading` and
+    runs to the next '## ' heading (appended when `doc` has no such heading); atomically."""
+    from mnistlab.runs import atomic_write_text
+
+    text = doc.read_text()
+    start = text.find(heading)
+    if start < 0:
+        text = text.rstrip() + "\n\n" + section
+    else:
+        nxt = text.find("\n## ", start + len(heading))
+        text = text[:start] + section.rstrip("\n") + ("\n" + text[nxt:] if nxt >= 0 else "\n")
+    atomic_write_text(doc, text)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnistlab.viz.dream import cpu_threads, frozen, probabilities, roll_jitter
+from mnistlab.viz.dream import cpu_threads, frozen, prepare, probabilities, roll_jitter
 from mnistlab.viz.features import conv_stack, hook_points, record
 from mnistlab.viz.objectives import Objective, Probe, layer_energy
 
@@ -84,13 +84,8 @@ def deepdream(model: nn.Module, start: Tensor, spec: DeepDreamSpec, seed: int | 
     """Raise `spec.layer`'s energy on images that start at `start` (B, 1, H, W) in [0, 1], octave by octave.
     Image k draws its jitter from a generator seeded with seeds[k] (an int `seed` means seed + k). The model's
     parameters get no gradient (their flags are restored afterwards)."""
-    model.eval()
-    device = next(model.parameters()).device
-    seeds = [seed + k for k in range(len(start))] if isinstance(seed, int) else list(seed)
-    if len(seeds) != len(start):
-        raise ValueError(f"{len(seeds)} seeds for {len(start)} images")
-    gens = [torch.Generator().manual_seed(s) for s in seeds]
-    start = start.to(device).float()
+    start, gens = prepare(model, start, seed)
+    device = start.device
     sizes = octave_sizes(start.shape[-1], spec.octaves, spec.octave_scale)
     stack, objective = features_up_to(model, spec.layer), layer_energy(spec.layer)
     trace: list[list[float]] = []

@@ -239,13 +239,8 @@ def render(model: nn.Module, objective: Objective, start: Tensor, spec: RenderSp
     seed and start give the same image, alone or in any batch. The model is put in eval mode; its parameters get
     no gradient (their requires_grad flags are restored afterwards). With `basis`, the image is parameterised
     by its whitened PCA coefficients (`PCAImage`, one scale) instead of its pixels."""
-    model.eval()
-    device = next(model.parameters()).device
-    seeds = [seed + k for k in range(len(start))] if isinstance(seed, int) else list(seed)
-    if len(seeds) != len(start):
-        raise ValueError(f"{len(seeds)} seeds for {len(start)} images")
-    gens = [torch.Generator().manual_seed(s) for s in seeds]
-    start = start.to(device).float()
+    start, gens = prepare(model, start, seed)
+    device = start.device
     transforms = [roll_jitter(spec.jitter), random_scale(spec.scale)]
     sizes = octave_sizes(start.shape[-1], spec.octaves if basis is None else 1)
     per_octave = [spec.steps // len(sizes) + (i < spec.steps % len(sizes)) for i in range(len(sizes))]
@@ -295,6 +290,17 @@ def _class_gradient(model: nn.Module, objective: Objective, param: PixelImage | 
     dims = tuple(range(1, total.dim()))  # per image: pixels (1, H, W) or coefficients (k,)
     total = total / total.abs().mean(dim=dims, keepdim=True).clamp_min(1e-12)
     return scores / spec.samples, probe, total
+
+
+def prepare(model: nn.Module, start: Tensor, seed: int | Sequence[int]) -> tuple[Tensor, list[torch.Generator]]:
+    """Put `model` in eval mode; `start` (B, ...) as float on the model's device, and one generator per image,
+    seeded with seeds[k] (an int `seed` means seed + k): the same seed and start give the same image, alone or
+    in any batch."""
+    model.eval()
+    seeds = [seed + k for k in range(len(start))] if isinstance(seed, int) else list(seed)
+    if len(seeds) != len(start):
+        raise ValueError(f"{len(seeds)} seeds for {len(start)} images")
+    return start.to(next(model.parameters()).device).float(), [torch.Generator().manual_seed(s) for s in seeds]
 
 
 @contextlib.contextmanager

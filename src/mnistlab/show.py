@@ -72,9 +72,9 @@ def epoch_log(run_dir: Path, study: str) -> None:
 
 
 def epoch_line(rec: dict[str, Any]) -> str:
-    """'mlp 3_1 seed 0 epoch 2: loss=0.5519 train_acc=0.9866 test_acc=0.9849 (5.5 s)'."""
+    """'mlp 3_1 seed 0 epoch 2: loss=0.5519 ... test_acc=0.9849 (5.5 s of training so far)'."""
     parts = " ".join(f"{k}={v:.4f}" for k, v in rec.items() if k not in NOT_SHOWN and isinstance(v, int | float))
-    took = f" ({rec['train_s']:.1f} s)" if isinstance(rec.get("train_s"), int | float) else ""
+    took = f" ({rec['train_s']:.1f} s of training so far)" if isinstance(rec.get("train_s"), int | float) else ""
     return f"{rec.get('study')} {rec.get('model')} seed {rec.get('seed')} epoch {rec.get('epoch')}: {parts}{took}"
 
 
@@ -83,6 +83,8 @@ def tables(run_dir: Path, study: str) -> None:
     (one row per name), at the top level or one level down (e.g. `dreams.table`)."""
     summary = read_json(run_dir / study / "summary.json", {})
     for title, rows in found_tables(summary):
+        if max(len(row) for row in rows) < 2:  # names only: nothing to read in it
+            continue
         _markdown(f"**{study}: {title}**\n\n" + markdown_table(rows))
 
 

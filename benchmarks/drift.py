@@ -27,17 +27,24 @@ FAMILIES = {  # model -> (dataset, batch, lr, betas): the full profile's recipes
 }
 
 
-def one_fit(model: str, keep: bool, epochs: int, images: int) -> dict[str, object]:
-    """In this process: one fit of `model`; `keep` False undoes prepare_cpu before it."""
+SETTINGS = ("off", "on", "flush", "alloc")  # prepare_cpu: neither, both, only the denormal flush, only the allocator
+
+
+def one_fit(model: str, setting: str, epochs: int, images: int) -> dict[str, object]:
+    """In this process: one fit of `model` with `setting` of prepare_cpu's two parts (SETTINGS)."""
     import torch
 
+    import mnistlab.hardware as hardware
     import mnistlab.train as train
     from mnistlab.data import load_dataset
     from mnistlab.models.registry import create
 
-    if not keep:  # the drift the issue reported: denormals kept, memory handed back to the OS
+    if setting != "on":  # the drift the issue reported: denormals kept, memory handed back to the OS
         train.prepare_cpu = lambda: {}  # type: ignore[attr-defined]
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(setting == "flush")
+        if setting == "alloc":
+            hardware.prepare_cpu()
+            torch.set_flush_denormal(False)
     dataset, batch, lr, betas = FAMILIES[model]
     data = load_dataset(dataset)
     x, y = train.to_tensors(data.train.x, data.train.y, image=not model.startswith("mlp"))
@@ -51,7 +58,7 @@ def one_fit(model: str, keep: bool, epochs: int, images: int) -> dict[str, objec
     steps = epochs * -(-images // batch)
     per_epoch = [res.history[0]["train_s"]] + [b["train_s"] - a["train_s"]
                                                for a, b in zip(res.history, res.history[1:], strict=False)]
-    return {"model": model, "prepare_cpu": keep, "epoch_s": [round(t, 2) for t in per_epoch],
+    return {"model": model, "prepare_cpu": setting, "epoch_s": [round(t, 2) for t in per_epoch],
             "drift": round(per_epoch[-1] / per_epoch[0], 2),
             "faults_per_step": round((r1.ru_minflt - r0.ru_minflt) / steps),
             "sys_s_per_step": round((r1.ru_stime - r0.ru_stime) / steps, 4), "precision": res.precision}
@@ -64,17 +71,18 @@ def main() -> None:
     ap.add_argument("--threads", default="1")
     ap.add_argument("--models", default=",".join(FAMILIES))
     ap.add_argument("--out", default="")
-    ap.add_argument("--child", nargs=2, metavar=("MODEL", "KEEP"), help=argparse.SUPPRESS)
+    ap.add_argument("--settings", default="off,on", help=f"any of {', '.join(SETTINGS)}")
+    ap.add_argument("--child", nargs=2, metavar=("MODEL", "SETTING"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(one_fit(a.child[0], a.child[1] == "1", a.epochs, a.images)))
+        print(json.dumps(one_fit(a.child[0], a.child[1], a.epochs, a.images)))
         return
     rows = []
     env = {**os.environ, "MNISTLAB_THREADS": a.threads}
     for model in a.models.split(","):
-        for keep in (False, True):
+        for setting in a.settings.split(","):
             args = [sys.executable, __file__, "--epochs", str(a.epochs), "--images", str(a.images),
-                    "--child", model, "1" if keep else "0"]
+                    "--child", model, setting]
             done = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
@@ -84,7 +92,7 @@ def main() -> None:
     print("\n| model | prepare_cpu | epoch seconds | drift | page faults / step | kernel s / step |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['model']} | {'on' if r['prepare_cpu'] else 'off'} | {', '.join(map(str, r['epoch_s']))} | "
+        print(f"| {r['model']} | {r['prepare_cpu']} | {', '.join(map(str, r['epoch_s']))} | "
               f"{r['drift']} | {r['faults_per_step']:,} | {r['sys_s_per_step']} |")
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -274,8 +274,8 @@ def test_training_accuracy_is_scored_on_a_fixed_sample_after_each_epoch(small):
 
 
 def test_a_cpu_fit_flushes_denormals(small):
-    """Adam's moments of weights without gradient decay into denormals, ~20x slower per operation (issue 20's
-    drift): a CPU fit turns on flushing them to zero. This fails if `prepare_cpu` is no longer called."""
+    """Adam's moments of weights without gradient decay into denormals, ~20x slower per operation: a CPU fit
+    turns on flushing them to zero. This fails if `prepare_cpu` is no longer called."""
     torch.set_flush_denormal(False)
     assert float(torch.tensor([1e-39]) * 1.0) != 0.0  # denormals kept: the test can see the difference
     _fit("mlp_3_1", small, epochs=1)

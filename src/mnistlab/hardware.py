@@ -78,17 +78,17 @@ _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt parameter numbers (ma
 
 
 def prepare_cpu() -> dict[str, bool]:
-    """Two process-wide settings that keep CPU training steps as fast in the last epoch as in the first:
+    """Two process-wide settings for CPU training (measured in benchmarks/drift.py, docs/BENCHMARKS.md):
 
     - flush denormal floats to zero. Weights that get no gradient (dead ReLU units, the idle head at lambda 0 or
-      1) decay Adam's moment estimates towards zero, into the denormal range within an epoch or two, where every
-      arithmetic operation on them takes microcode assists: a fused Adam step over the 20M-weight Fashion net
-      measured ~20x slower with denormal moments. Values below 1.2e-38 are noise for training anyway.
+      1) decay Adam's moment estimates towards zero, into the denormal range, where every arithmetic operation on
+      them takes microcode assists: a fused Adam step over the 20M-weight Fashion net measured ~20x slower in
+      isolation with denormal moments. Values below 1.2e-38 are noise for training anyway.
     - keep freed memory in the process. glibc's malloc serves large blocks (a layer's bf16 weight copy, its
-      gradient) with mmap and hands them back on free, so every step faults the same memory in again: ~50,000
-      page faults a step for the Fashion net at batch 256. Without mmap and with a high trim threshold, a step
-      reuses the last step's blocks. The heap then stays at the largest working set, which is what the next
-      step needs anyway.
+      gradient) with mmap and hands them back on free, so every step faults the same memory in again: ~40,000
+      page faults a step for the Fashion net at batch 256 (~200 with this), and its epochs a third shorter.
+      Without mmap and with a high trim threshold, a step reuses the last step's blocks; the heap then stays at
+      the largest working set, which is what the next step needs anyway.
     Returns which of the two took effect (neither exists off x86 / off glibc); safe to call more than once."""
     import ctypes
     import ctypes.util

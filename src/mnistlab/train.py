@@ -168,7 +168,7 @@ def fit(model: nn.Module, train: tuple[Tensor, Tensor], spec: TrainSpec, *, name
     precision = resolve_precision(spec.precision, dev)
     threads = torch.get_num_threads()  # the caller's choice (studies call configure_threads() first)
     if dev.type == "cpu":
-        prepare_cpu()  # flat epoch times: denormals flushed, freed memory reused (see hardware.prepare_cpu)
+        prepare_cpu()  # denormals flushed, freed memory reused: cheaper steps (see hardware.prepare_cpu)
     model.to(dev)
     if spec.channels_last:  # 4-D weights to NHWC; conv outputs then follow the weights' layout
         model.to(memory_format=torch.channels_last)

@@ -98,7 +98,8 @@ def main() -> None:
         rows.append(row)
     print(f"{a.threads} thread(s), {precision}: matmul peak {peak:,.0f} GFLOP/s, copy {bandwidth:,.1f} GB/s")
     names = [g for g, _ in GROUPS] + ["other"]
-    print("| model | step ms | " + " | ".join(f"{g} ms" for g in names) + " | compute floor ms | Adam traffic at copy speed ms |")
+    head = " | ".join(f"{g} ms" for g in names)
+    print(f"| model | step ms | {head} | compute floor ms | Adam traffic at copy speed ms |")
     print("| --- " * (len(names) + 4) + "|")
     for r in rows:
         cells = " | ".join(f"{1000 * r['self_cpu_s'].get(g, 0.0):.1f}" for g in names)  # type: ignore[union-attr]

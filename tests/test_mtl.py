@@ -193,3 +193,12 @@ def test_bad_storage_url_is_one_line(tmp_path):
     res = run_cli("tune", "--profile", "smoke", "--out", str(tmp_path / "r"), "--storage", "nosuchdb://x/y")
     assert res.returncode == 2
     assert "cannot open Optuna storage" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_at_edge_flags_a_winner_near_a_range_end() -> None:
+    from mnistlab.studies.tune import SPACE, at_edge
+
+    lo, hi = SPACE["lr"]
+    middle = {"lr": (lo * hi) ** 0.5, "beta1": sum(SPACE["beta1"]) / 2, "beta2_gap": 1e-3}
+    assert at_edge(middle) == []
+    assert at_edge({**middle, "lr": hi * 0.99, "beta1": SPACE["beta1"][0] + 1e-4}) == ["lr", "beta1"]

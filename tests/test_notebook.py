@@ -4,6 +4,7 @@ installed package (also from an empty folder, training everything), and the zip 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 import zipfile
 from pathlib import Path
@@ -49,8 +50,8 @@ def test_ordering_refuses_a_module_that_needs_a_later_one() -> None:
     bad = dict(modules)
     pca = modules["mnistlab.studies.pca"]
     # a shared module that imports a task-6 module must be refused, not silently reordered
-    bad["mnistlab.data"] = inline.Module("mnistlab.data", modules["mnistlab.data"].path, False,
-                                         frozenset({pca.name}), frozenset({"mnistlab.studies.mtl"}))
+    bad["mnistlab.data"] = dataclasses.replace(modules["mnistlab.data"], imports=frozenset({pca.name}),
+                                               eager=frozenset({"mnistlab.studies.mtl"}))
     with pytest.raises(ValueError, match="come later"):
         inline.ordered(bad, names)
 

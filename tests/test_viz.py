@@ -184,6 +184,9 @@ def test_viz_study_smoke_end_to_end(tmp_path, mnist):
             assert metrics[f"{key}.pred_cnn"] in range(10) and metrics[f"{key}.pred_independent"] in range(10)
             assert 0.1 <= metrics[f"{key}.p_cnn"] <= 1.0 and 0.1 <= metrics[f"{key}.p_independent"] <= 1.0
             assert metrics[f"{key}.energy_gain"] > 1.0 and 0.0 <= metrics[f"{key}.near_strokes"] <= 1.0
+    assert summary["kernel_stats"]["layer"] == "conv1" and summary["kernel_stats"]["n"] == 32
+    assert set(summary["map_similarity"]) == {"conv1", "conv2", "conv3"}  # the report's activation sentences
+    assert all(row["digits"] == [2, 9] and -1 <= row["r"] <= 1 for row in summary["map_similarity"].values())
     assert summary["dreams"]["kinds"] == {"noise": "pca", "noise_pixel": "pixel", "real": "real"}
     assert len(summary["dreams"]["table"]) == 2 * 3 * 2  # classes x kinds x seeds (smoke: 2 seeds)
     classic = summary["deepdream"]
@@ -316,3 +319,24 @@ def test_report_states_what_classic_deepdream_did_from_the_numbers():
     assert got["dd_changed"] == ("CNN 4.1 reads the conv3 dream of the 2 as a 6 and both read the conv3 dream of "
                                  "the 9 as a 0")
     assert insight._deepdream({}, "MLP 3.1") == {"has_dd": False}  # a run from before classic DeepDream
+
+
+def test_kernel_stats_tell_contrast_from_ink_and_smooth_from_rough():
+    from mnistlab.viz.features import kernel_stats
+
+    ink = np.ones((3, 1, 4, 4))  # all positive: ink detectors, perfectly smooth
+    edge = np.concatenate([np.ones((1, 1, 4, 2)), -np.ones((1, 1, 4, 2))], axis=3)  # left +, right -
+    stats = kernel_stats(np.concatenate([ink, edge]) + 0.01 * np.random.default_rng(0).normal(size=(4, 1, 4, 4)))
+    assert stats["n"] == 4 and stats["contrast"] == 1
+    rough = np.random.default_rng(1).normal(size=(32, 1, 4, 4))  # independent weights: neighbours uncorrelated
+    assert abs(kernel_stats(rough)["neighbour_r"]) < 0.15
+
+
+def test_map_similarity_counts_shared_top_maps():
+    from mnistlab.viz.features import map_similarity
+
+    a = np.arange(12, dtype=float).reshape(12, 1, 1) * np.ones((12, 2, 2))
+    same = map_similarity(a, a, top=5)
+    assert same["r"] == pytest.approx(1.0) and same["shared"] == 5 and same["top"] == 5
+    flipped = map_similarity(a, a[::-1].copy(), top=5)
+    assert flipped["r"] == pytest.approx(-1.0) and flipped["shared"] == 0

@@ -37,6 +37,7 @@ class Module:
     is_package: bool  # an __init__.py
     imports: frozenset[str]  # every mnistlab module it imports, anywhere in the file
     eager: frozenset[str]  # those imported when the module itself runs
+    external: frozenset[str]  # top-level names of the other packages it imports (stdlib included), e.g. 'torch'
 
     def source(self) -> str:
         return self.path.read_text(encoding="utf-8")
@@ -61,14 +62,20 @@ def _parse(name: str, path: Path, is_package: bool, names: set[str]) -> Module:
     here = name if is_package else name.rpartition(".")[0]
     every: set[str] = set()
     eager: set[str] = set()
+    external: set[str] = set()
     for node, top in _imports(tree.body, top=True):
+        if isinstance(node, ast.Import):
+            external |= {a.name.split(".")[0] for a in node.names}
+        elif not node.level and node.module:
+            external.add(node.module.split(".")[0])
         targets = _targets(node, here, names)
         every |= targets
         if top:
             eager |= targets
     every.discard(name)
     eager.discard(name)
-    return Module(name, path, is_package, frozenset(every), frozenset(eager))
+    external.discard("mnistlab")
+    return Module(name, path, is_package, frozenset(every), frozenset(eager), frozenset(external))
 
 
 def _imports(body: list[ast.stmt], top: bool) -> list[tuple[ast.Import | ast.ImportFrom, bool]]:

@@ -220,15 +220,8 @@ INDIRECT = {"tensorboard": "tensorboard"}
 def pinned(sections: list[tuple[str, list[inline.Module]]]) -> dict[str, str]:
     """{import name: 'dist==version'} for every third-party package the notebook's code imports (installed
     versions, i.e. the versions this run used)."""
-    names = set(INDIRECT)
-    for _, modules in sections:
-        for module in modules:
-            for node in ast.walk(ast.parse(module.source())):
-                if isinstance(node, ast.Import):
-                    names |= {a.name.split(".")[0] for a in node.names}
-                elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-                    names.add(node.module.split(".")[0])
-    names = {n for n in names if n not in sys.stdlib_module_names and n != "mnistlab"}
+    names = set(INDIRECT).union(*(m.external for _, modules in sections for m in modules))
+    names -= set(sys.stdlib_module_names)
     dists = metadata.packages_distributions()
     out = {}
     for name in sorted(names):

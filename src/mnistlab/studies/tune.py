@@ -14,6 +14,7 @@ fingerprint of everything a trial depends on: changed settings start a new study
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -126,7 +127,8 @@ def objective(cfg: RunConfig, data: Any, idx: tuple[np.ndarray, np.ndarray], dev
         adam = search_space(trial)
         configure_threads()  # the free cores, as for every model of the study
         seed_everything(cfg.seed)  # identical initial weights in every trial
-        spec = make_spec(cfg, adam, cfg.seed, epochs=cfg.mtl.tune_epochs)
+        # scored on the validation slice only: no pass over training images after each epoch
+        spec = dataclasses.replace(make_spec(cfg, adam, cfg.seed, epochs=cfg.mtl.tune_epochs), train_eval=0)
         t0 = time.perf_counter()
 
         def report(row: dict[str, float]) -> None:
@@ -186,34 +188,11 @@ def tune(cfg: RunConfig, rd: RunDir, data: Any, device: str, make_spec: SpecMake
               "trials_s": round(sum(r["seconds"] or 0.0 for r in rows), 1),  # all trials, also earlier runs
               "train_images": len(idx[0]), "val_images": len(idx[1]), "space": SPACE,
               "optuna": optuna.__version__,
-              "against_defaults": against_defaults(rows, cfg, len(idx[1])),
-              "at_edge": at_edge(best.params)}
+              "at_edge": at_edge(best.params)}  # the report compares the winner with the defaults' trial
     atomic_write_json(folder / "result.json", result)
     atomic_write_text(folder / "trials.csv", to_csv(rows))
     save_figure(plots.tuning(rows, SPACE), rd.study_dir("mtl") / "figures" / "tuning")
     return result
-
-
-def against_defaults(rows: list[dict[str, Any]], cfg: RunConfig, n_val: int) -> dict[str, Any] | None:
-    """The winner's margin over Adam's defaults (the enqueued first trial) on the validation objective, with its
-    standard error, so the report can say whether tuning found anything beyond noise. The objective is the mean
-    of the two heads' accuracies on the same `n_val` images; each accuracy's binomial variance is p(1 - p)/n, the
-    mean's is a quarter of their sum, and the two trials' errors are treated as independent (the same images make
-    them correlated, so this over-states the error: a margin beyond 2 SE is then a safe call)."""
-    done = [r for r in rows if r["state"] == "complete" and r["value"] is not None and r["val_items"] is not None]
-    default = next((r for r in done if r["lr"] == cfg.mtl.lr and r["beta1"] == cfg.mtl.beta1
-                    and abs(r["beta2"] - cfg.mtl.beta2) < 1e-12), None)
-    if default is None or not done:
-        return None
-    best = max(done, key=lambda r: r["value"])
-
-    def var(r: dict[str, Any]) -> float:
-        return sum(p * (1 - p) for p in (r["val_items"], r["val_groups"])) / (4 * n_val)
-
-    se = (var(best) + var(default)) ** 0.5
-    margin = best["value"] - default["value"]
-    return {"default_trial": default["trial"], "default_value": default["value"], "best_value": best["value"],
-            "margin": margin, "se": se, "beyond_2se": margin > 2 * se, "n_val": n_val}
 
 
 def at_edge(params: dict[str, float]) -> list[str]:

@@ -31,7 +31,7 @@ from mnistlab.studies import cnn as cnn_study
 from mnistlab.studies import mlp as mlp_study
 from mnistlab.train import Classification, evaluate, pick_device
 from mnistlab.viz import deepdream, dream, objectives, recipes
-from mnistlab.viz.features import activations, conv_stack, filters, strongest_slices
+from mnistlab.viz.features import activations, conv_stack, filters, kernel_stats, map_similarity, strongest_slices
 from mnistlab.viz.recipes import dream_objective, dream_starts, prior_basis, render_spec  # and benchmarks/viz_dreams.py
 
 NAME = "viz"
@@ -56,8 +56,8 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     cnn, judge, models = obtain_models(cfg, rd, data, device)
 
     summary: dict[str, Any] = {"models": models}
-    summary["filters"] = filter_figures(cnn, out)
-    summary["activations"] = activation_figures(cnn, digits, out)
+    summary["filters"], summary["kernel_stats"] = filter_figures(cnn, out)
+    summary["activations"], summary["map_similarity"] = activation_figures(cnn, digits, out)
     summary["preferred_inputs"] = preferred_inputs(cnn, v, cfg.seed, out)
     basis = prior_basis(data, v.pca_components, cfg.cnn.subset) if "pca" in recipes.dream_kinds(v).values() else None
     summary["dreams"], metrics, rows = dreams(cnn, judge, digits, targets, cfg, rd, out, basis)
@@ -125,7 +125,8 @@ def obtain_models(cfg: RunConfig, rd: RunDir, data: Dataset, device: torch.devic
 
 
 # ---------------------------------------------------------------- filters and feature maps
-def filter_figures(cnn: nn.Module, out: Path) -> dict[str, Any]:
+def filter_figures(cnn: nn.Module, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The filter figure; per layer its shape and how it is shown; the first layer's kernel statistics."""
     layers = filters(cnn)
     save_figure(plots.plot_filters(layers), out / "figures" / "filters")
     info = {}
@@ -138,19 +139,28 @@ def filter_figures(cnn: nn.Module, out: Path) -> dict[str, Any]:
         else:
             row["shown"] = "every kernel"
         info[name] = row
-    return info
+    first = layers[0][1]
+    return info, ({"layer": layers[0][0], **kernel_stats(first)} if first.shape[1] == 1 else {})
 
 
-def activation_figures(cnn: nn.Module, digits: dict[int, np.ndarray], out: Path) -> dict[str, Any]:
+def activation_figures(cnn: nn.Module, digits: dict[int, np.ndarray], out: Path,
+                       ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Feature-map figures of each example digit, per layer its active maps and mean response, and (for the
+    first two digits) per layer how alike the two digits' responses are."""
     info: dict[str, Any] = {}
+    maps: dict[int, dict[str, np.ndarray]] = {}
     for c, image in digits.items():
         acts = activations(cnn, torch.from_numpy(image))
+        maps[c] = dict(acts)
         label = f"'{c}' (test index {DIGITS[c]})"
         save_figure(plots.plot_activations(image, acts, label), out / "figures" / f"activations_{c}")
         info[str(c)] = {name: {"shape": list(a.shape),
                                "active_maps": int((a.reshape(len(a), -1).max(axis=1) > 0).sum()),
                                "mean": float(a.mean())} for name, a in acts}
-    return info
+    pair = list(maps)[:2]
+    similarity = {layer: {"digits": pair, **map_similarity(maps[pair[0]][layer], maps[pair[1]][layer])}
+                  for layer in maps[pair[0]]} if len(pair) == 2 else {}
+    return info, similarity
 
 
 def preferred_inputs(cnn: nn.Module, v: VizConfig, seed: int, out: Path) -> dict[str, Any]:

@@ -95,6 +95,30 @@ def filters(model: nn.Module) -> list[tuple[str, np.ndarray]]:
     return [(layer.name, layer.conv.weight.detach().float().cpu().numpy()) for layer in conv_stack(model)]
 
 
+CONTRAST_SHARE = 0.25  # a kernel is a contrast detector when its smaller-signed part holds >= 25% of |w|
+
+
+def kernel_stats(weights: np.ndarray) -> dict[str, float | int]:
+    """First-layer kernels (out, 1, kh, kw): how many weigh positive against negative pixels (contrast, i.e. edge
+    detectors, rather than ink detectors) and how smooth they are (correlation of neighbouring weights)."""
+    w = weights[:, 0]  # (out, kh, kw)
+    pos, neg = np.clip(w, 0, None).sum((1, 2)), -np.clip(w, None, 0).sum((1, 2))
+    share = np.minimum(pos, neg) / np.maximum(pos + neg, 1e-12)
+    a = np.concatenate([w[:, :, :-1].ravel(), w[:, :-1, :].ravel()])  # each weight and its right / lower neighbour
+    b = np.concatenate([w[:, :, 1:].ravel(), w[:, 1:, :].ravel()])
+    return {"n": len(w), "contrast": int((share >= CONTRAST_SHARE).sum()),
+            "neighbour_r": float(np.corrcoef(a, b)[0, 1])}
+
+
+def map_similarity(a: np.ndarray, b: np.ndarray, top: int = 10) -> dict[str, float | int]:
+    """How alike one layer's responses to two images are: the correlation of the maps' mean activations and how
+    many of each image's `top` most active maps are shared. a, b (C, H, W) from `activations`."""
+    ma, mb = a.reshape(len(a), -1).mean(axis=1), b.reshape(len(b), -1).mean(axis=1)
+    top = min(top, len(ma))
+    shared = len(set(np.argsort(-ma)[:top].tolist()) & set(np.argsort(-mb)[:top].tolist()))
+    return {"r": float(np.corrcoef(ma, mb)[0, 1]), "shared": shared, "top": top}
+
+
 def strongest_slices(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A 2-D view of 3-D kernels: for each output filter, its slice on the input channel with the largest L2
     norm (the channel it weighs most). weights (out, in, kh, kw) -> (slices (out, kh, kw), channels (out,))."""

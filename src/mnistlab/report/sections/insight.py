@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mnistlab.report import claims, cnnfacts
+from mnistlab.report import claims
 from mnistlab.report.results import MissingResult, Results
 from mnistlab.report.sections.common import and_list, figures, need
 
@@ -99,14 +99,16 @@ def _deepdream(dd: dict[str, Any], indep: str) -> dict[str, Any]:
 
 
 def _facts(r: Results) -> dict[str, Any]:
-    """Measured descriptions of the filters and feature maps (see cnnfacts)."""
+    """Descriptions of the filters and feature maps, from what the viz study measured on them (older runs lack
+    these tables: the text then leaves those sentences out)."""
     out: dict[str, Any] = {"has_kernels": False, "has_acts": False}
-    k = cnnfacts.kernel_facts(r.path)
+    s = r.summary("viz")
+    k = s.get("kernel_stats") or {}
     if k:
         out |= {"has_kernels": True, "k_n": str(k["n"]), "k_contrast": str(k["contrast"]),
                 "k_most_contrast": k["contrast"] >= 0.75 * k["n"], "k_r": f"{k['neighbour_r']:.2f}",
                 "k_rough": k["neighbour_r"] < 0.3}
-    a = cnnfacts.activation_facts(r.path, r.config.get("data_dir") or None)
+    a = s.get("map_similarity") or {}
     if len(a) >= 2:
         first, last = a[min(a)], a[max(a)]
         out |= {"has_acts": True, "r_first": f"{first['r']:.2f}", "r_last": f"{last['r']:.2f}",

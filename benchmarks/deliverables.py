@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
-    from mnistlab.report import build, bundle, notebook
+    from mnistlab.deliverables import build, bundle, notebook
 
     with tempfile.TemporaryDirectory(prefix="bench-deliverables-") as tmp:
         run = Path(tmp) / "run"

@@ -3,10 +3,10 @@ Read from the source with `ast` (imports inside functions included), so a lazy i
 
 from __future__ import annotations
 
-from mnistlab.report import inline
+from mnistlab.deliverables import inline
 
 LAYERS = {  # a module may import only modules of a lower layer or its own (packages: any module under them)
-    "mnistlab.cli": 6, "mnistlab.pipeline": 5, "mnistlab.bench": 5, "mnistlab.report": 4, "mnistlab.show": 3,
+    "mnistlab.cli": 6, "mnistlab.pipeline": 5, "mnistlab.bench": 5, "mnistlab.deliverables": 4, "mnistlab.show": 3,
     "mnistlab.studies": 3, "mnistlab.models.registry": 3, "mnistlab.plots": 2, "mnistlab.viz": 2,
     "mnistlab.models": 2, "mnistlab.train": 2, "mnistlab.hardware": 1, "mnistlab.data": 1, "mnistlab.runs": 1,
     "mnistlab.config": 1, "mnistlab.log": 0, "mnistlab.errors": 0, "mnistlab": 0,
@@ -67,5 +67,5 @@ def test_no_study_reaches_the_orchestrator_the_cli_or_the_deliverables() -> None
     modules = inline.all_modules()
     for name in inline.closure(modules):
         bad = {t for t in modules[name].imports if t.startswith(("mnistlab.cli", "mnistlab.pipeline",
-                                                                  "mnistlab.report", "mnistlab.bench"))}
+                                                                  "mnistlab.deliverables", "mnistlab.bench"))}
         assert not bad, (name, bad)

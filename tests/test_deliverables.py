@@ -11,8 +11,8 @@ import pytest
 
 from conftest import SMOKE_ARGS, SMOKE_NAME, SmokeRun, copy_run, run_cli
 from mnistlab.config import STUDIES
+from mnistlab.deliverables.context import TITLES
 from mnistlab.errors import UserError
-from mnistlab.report.context import TITLES
 
 NAME = SMOKE_NAME
 RUN_ARGS = ("run", *SMOKE_ARGS, "--name", NAME)  # the command the shared smoke run was made with
@@ -55,7 +55,7 @@ def test_report_sections_words_and_figures(smoke_run: Path) -> None:
 
 
 def test_bundle_has_exactly_three_parts(smoke_run: Path) -> None:
-    from mnistlab.report.bundle import safe_member
+    from mnistlab.deliverables.bundle import safe_member
 
     with zipfile.ZipFile(smoke_run / f"{NAME}.zip") as zf:
         names = zf.namelist()
@@ -88,7 +88,7 @@ def test_report_builds_with_a_failed_and_a_missing_study(smoke_run: Path, tmp_pa
 
 
 def test_word_count_keeps_prose_only(tmp_path: Path) -> None:
-    from mnistlab.report import typst_doc
+    from mnistlab.deliverables import typst_doc
 
     (tmp_path / "d.typ").write_text(
         '#let body(it) = [#par(it)<body>]\n#set text(font: "Arimo")\n= A heading not counted\n'
@@ -101,7 +101,7 @@ def test_word_count_keeps_prose_only(tmp_path: Path) -> None:
 
 
 def test_typst_warning_is_an_error(tmp_path: Path) -> None:
-    from mnistlab.report import typst_doc
+    from mnistlab.deliverables import typst_doc
 
     (tmp_path / "d.typ").write_text('#set text(font: "No Such Font")\nHello\n')
     with pytest.raises(RuntimeError, match="warned"):
@@ -110,7 +110,7 @@ def test_typst_warning_is_an_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["../x.py", "/etc/passwd", "a\\b", "C:/x", "a/../../b", ""])
 def test_unsafe_zip_members_are_refused(name: str) -> None:
-    from mnistlab.report.bundle import safe_member
+    from mnistlab.deliverables.bundle import safe_member
 
     with pytest.raises(ValueError):
         safe_member(name)
@@ -127,7 +127,7 @@ def test_bundle_and_report_refuse_bad_input(tmp_path: Path) -> None:
 def test_notebook_error_cell_fails(tmp_path: Path) -> None:
     import nbformat
 
-    from mnistlab.report.notebook import run_notebook
+    from mnistlab.deliverables.notebook import run_notebook
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
                                          nbformat.v4.new_code_cell("raise ValueError('boom')")])
@@ -140,9 +140,9 @@ def test_notebook_error_cell_fails(tmp_path: Path) -> None:
 def test_diagrams_match_the_models() -> None:
     import torch
 
+    from mnistlab.deliverables.diagrams import trace
     from mnistlab.models import param_count
     from mnistlab.models.registry import create
-    from mnistlab.report.diagrams import trace
 
     layers = trace(create("cnn_4_1"), torch.zeros(1, 1, 28, 28))
     assert [ly.shape for ly in layers] == ["32×28×28", "64×14×14", "128×7×7", "6272", "10"]
@@ -153,7 +153,7 @@ def test_templates_keep_else_on_the_closing_line() -> None:
     """In Typst markup an `else` must follow `]` on the same line, or the branch silently prints as text."""
     import re
 
-    from mnistlab.report.build import TEMPLATE
+    from mnistlab.deliverables.build import TEMPLATE
 
     for path in TEMPLATE.glob("*.typ"):
         for n, line in enumerate(path.read_text().splitlines(), 1):
@@ -164,7 +164,7 @@ def test_templates_do_not_swallow_semicolons() -> None:
     """`#s.value;` ends the Typst expression at the semicolon, which then vanishes from the text."""
     import re
 
-    from mnistlab.report.build import TEMPLATE
+    from mnistlab.deliverables.build import TEMPLATE
 
     for path in TEMPLATE.glob("*.typ"):
         for n, line in enumerate(path.read_text().splitlines(), 1):
@@ -175,8 +175,8 @@ def test_templates_do_not_swallow_semicolons() -> None:
 def test_network_text_names_unequal_budgets(smoke_run: Path) -> None:
     """When a profile trains 3.1/4.1 longer than 3.2/4.2 (quick does), the text says so and ranks CNN speed per
     epoch; with equal budgets it says neither."""
-    from mnistlab.report import sections
-    from mnistlab.report.results import Results
+    from mnistlab.deliverables import sections
+    from mnistlab.deliverables.results import Results
 
     r = Results.load(smoke_run)  # a fresh load: the edits below stay in memory
     r.summaries["mlp"]["recipe"]["epochs"], r.summaries["mlp"]["recipe"]["depth_epochs"] = 2, 1

@@ -28,8 +28,8 @@ def named_paths(text: str) -> set[str]:
 
 
 def test_the_path_pattern_finds_what_it_should() -> None:
-    text = "see docs/BENCHMARKS.md. And `src/mnistlab/report/sec-*.typ`, benchmarks/out/X/results.json, a/docs/x"
-    assert named_paths(text) == {"docs/BENCHMARKS.md", "src/mnistlab/report/sec-*.typ"}
+    text = "see docs/BENCHMARKS.md. And `src/mnistlab/deliverables/sec-*.typ`, benchmarks/out/X/results.json, a/docs/x"
+    assert named_paths(text) == {"docs/BENCHMARKS.md", "src/mnistlab/deliverables/sec-*.typ"}
 
 
 @pytest.mark.parametrize("path", texts(), ids=lambda p: str(p.relative_to(REPO)))

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from conftest import DATA, SMOKE_NAME, SmokeRun
-from mnistlab.report import inline
+from mnistlab.deliverables import inline
 
 TASKS = ("pca", "perceptron", "mlp", "cnn", "viz", "mtl")
 
@@ -41,7 +41,7 @@ def test_closure_follows_lazy_imports_and_leaves_the_tools_out() -> None:
     assert "mnistlab.viz.objectives" in names and "mnistlab.models.multitask" in names
     for tool in ("mnistlab.cli", "mnistlab.pipeline", "mnistlab.bench", "mnistlab.models.registry"):
         assert tool not in names, tool  # command line, orchestrator, benchmarks, registry: not study code
-    assert not [n for n in names if n.startswith("mnistlab.report")]
+    assert not [n for n in names if n.startswith("mnistlab.deliverables")]
 
 
 def test_ordering_refuses_a_module_that_needs_a_later_one() -> None:
@@ -120,7 +120,7 @@ def test_bundle_holds_no_python_file(smoke: SmokeRun) -> None:
 
 
 def test_safe_member_refuses_python_files() -> None:
-    from mnistlab.report.bundle import safe_member
+    from mnistlab.deliverables.bundle import safe_member
 
     with pytest.raises(ValueError, match=r"\.py"):
         safe_member("X.code/src/mnistlab/cli.py")
@@ -148,7 +148,7 @@ assert len(mine) >= 30 and all("<notebook>" in f for f in mine.values()), mine''
 def test_restart_and_run_all_in_an_empty_folder_without_the_package(notebook, tmp_path: Path) -> None:
     """The shipped notebook, outputs cleared, run from the top in an empty folder: it trains every task (smoke
     budgets) with its own code only, and ends with every task's results shown and no error."""
-    from mnistlab.report.notebook import run_notebook
+    from mnistlab.deliverables.notebook import run_notebook
 
     nb = nbformat.from_dict(notebook)
     for cell in nb.cells:

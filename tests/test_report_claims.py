@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from mnistlab.report import claims
-from mnistlab.report.results import Results
+from mnistlab.deliverables import claims
+from mnistlab.deliverables.results import Results
 
 N = 10_000
 
@@ -76,7 +76,7 @@ def _perceptron_run(tmp_path: Path, train: dict[str, float], test: dict[str, flo
 
 
 def test_perceptron_calls_pairs_separable_only_at_zero_errors(tmp_path: Path) -> None:
-    from mnistlab.report import sections
+    from mnistlab.deliverables import sections
 
     # Issue 17: '3 of the 5 pairs are linearly separable' with training errors of 0.06-0.09%.
     out = sections.perceptron(_perceptron_run(tmp_path, {"0-1": 0.9994, "4-5": 0.9992, "2-3": 0.975},
@@ -88,7 +88,7 @@ def test_perceptron_calls_pairs_separable_only_at_zero_errors(tmp_path: Path) ->
 
 
 def test_perceptron_credits_a_plane_found_by_scikit_learn(tmp_path: Path) -> None:
-    from mnistlab.report import sections
+    from mnistlab.deliverables import sections
 
     out = sections.perceptron(_perceptron_run(tmp_path, {"0-1": 0.9994, "2-3": 0.975}, {"0-1": 0.9995, "2-3": 0.968},
                                               sk_train=1.0))
@@ -96,7 +96,7 @@ def test_perceptron_credits_a_plane_found_by_scikit_learn(tmp_path: Path) -> Non
 
 
 def test_perceptron_gap_needs_more_than_noise(tmp_path: Path) -> None:
-    from mnistlab.report import sections
+    from mnistlab.deliverables import sections
 
     # Test above training accuracy, or a gap within noise on 2,000 test images: no generalisation gap claimed.
     out = sections.perceptron(_perceptron_run(tmp_path, {"0-1": 0.9990, "2-3": 0.975, "4-5": 0.9992},
@@ -122,7 +122,7 @@ def _mtl_run(tmp_path: Path, single: tuple[float, float], heads: dict[float, tup
 
 
 def test_mtl_small_gain_on_one_seed_is_no_clear_difference(tmp_path: Path) -> None:
-    from mnistlab.report import sections
+    from mnistlab.deliverables import sections
 
     heads = {0.0: (0.1, 0.9241), 0.5: (0.8812, 0.9268), 1.0: (0.884, 0.5256)}
     out = sections.mtl(_mtl_run(tmp_path, (0.884, 0.9236), heads))
@@ -131,7 +131,7 @@ def test_mtl_small_gain_on_one_seed_is_no_clear_difference(tmp_path: Path) -> No
 
 
 def test_mtl_with_several_tight_seeds_calls_the_same_gap_real(tmp_path: Path) -> None:
-    from mnistlab.report import sections
+    from mnistlab.deliverables import sections
 
     heads = {0.0: (0.1, 0.9241), 0.5: (0.8812, 0.9268), 1.0: (0.884, 0.5256)}
     out = sections.mtl(_mtl_run(tmp_path, (0.884, 0.9236), heads, seeds=5, sd=0.0005))
@@ -141,7 +141,7 @@ def test_mtl_with_several_tight_seeds_calls_the_same_gap_real(tmp_path: Path) ->
 def test_templates_keep_semicolons_after_code() -> None:
     """`#if c [..];` and `#(x);` end the expression at the semicolon, which then vanishes from the text; the
     templates write `\\;` there."""
-    from mnistlab.report.build import TEMPLATE
+    from mnistlab.deliverables.build import TEMPLATE
 
     for path in TEMPLATE.glob("sec-*.typ"):
         for n, line in enumerate(path.read_text().splitlines(), 1):
@@ -151,7 +151,7 @@ def test_templates_keep_semicolons_after_code() -> None:
 def test_a_fixed_level_is_compared_with_the_accuracy_s_own_error_only() -> None:
     """Chance or 'always the largest group' has no sampling error: 43.71% against 40% on 10,000 images is
     clearly above it (the full run's lambda = 1 group head, once called 'no better'), 40.5% is not."""
-    from mnistlab.report.claims import BETTER, TIE, WORSE, Accuracy, against_level
+    from mnistlab.deliverables.claims import BETTER, TIE, WORSE, Accuracy, against_level
 
     assert against_level(Accuracy(0.4371, 10_000), 0.40) == BETTER
     assert against_level(Accuracy(0.405, 10_000), 0.40) == TIE

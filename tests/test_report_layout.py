@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnistlab.report import layout
+from mnistlab.deliverables import layout
 
 H = 842  # A4 height in pt; 1 px = 1 pt in the synthetic renders
 
@@ -88,7 +88,7 @@ def test_figure_text_is_judged_at_print_size(tmp_path: Path) -> None:
 def test_smoke_report_passes_the_layout_checks(smoke) -> None:  # smoke: conftest's SmokeRun
     """The built report of the shared smoke run: the checks ran, found the floats and images, and the figure
     text is legible (text sizes do not depend on the numbers of a run)."""
-    from mnistlab.report import typst_doc
+    from mnistlab.deliverables import typst_doc
 
     run = smoke.path
     words = json.loads((run / "report" / "words.json").read_text())

@@ -302,7 +302,7 @@ def test_dream_kinds_and_deepdream_layers_come_from_the_config():
 def test_report_states_what_classic_deepdream_did_from_the_numbers():
     """The report's DeepDream sentence is built from the study's table: gains and ink shares as ranges per
     layer, the stroke claim only when the numbers carry it, and each dream a model reads as another digit."""
-    from mnistlab.report.sections import insight
+    from mnistlab.deliverables.sections import insight
 
     def row(digit, image, pred_cnn, pred_ind, **more):
         return {"digit": digit, "image": image, "pred_cnn": pred_cnn, "pred_independent": pred_ind, **more}

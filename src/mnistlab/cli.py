@@ -88,7 +88,7 @@ def _cmd_data(a: argparse.Namespace) -> int:
 
 def _cmd_deliverable(a: argparse.Namespace) -> int:
     from mnistlab import pipeline
-    from mnistlab.report import group
+    from mnistlab.deliverables import group
 
     run_dir = Path(a.run)
     if (run_dir / "config.json").is_file():

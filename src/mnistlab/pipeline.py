@@ -44,7 +44,7 @@ def run(a: argparse.Namespace) -> int:
         status = run_studies(cfg, rd, names)
         built: dict[str, Path] = {}
         failed: list[str] = []
-        from mnistlab.report import group
+        from mnistlab.deliverables import group
 
         group.save(rd.path, a.group, a.member)
         if a.no_deliverables:
@@ -89,7 +89,7 @@ def tune(a: argparse.Namespace) -> int:
 
 def say_placeholders(run_dir: Path) -> None:
     """One line naming the group details the deliverables will show as placeholders, if any."""
-    from mnistlab.report import group
+    from mnistlab.deliverables import group
 
     missing = group.placeholders(run_dir)
     if missing:
@@ -101,11 +101,11 @@ def deliverable(kind: str, run_dir: Path, name: str | None) -> int:
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir} is not a run folder (no config.json); run `mnistlab run --out {run_dir}` first")
     if kind == "notebook":
-        from mnistlab.report.notebook import execute as build
+        from mnistlab.deliverables.notebook import execute as build
     elif kind == "report":
-        from mnistlab.report.build import build
+        from mnistlab.deliverables.build import build
     else:
-        from mnistlab.report.bundle import build
+        from mnistlab.deliverables.bundle import build
     path = build(run_dir, name) if kind == "bundle" else build(run_dir)
     log(f"[{kind}] wrote {path}")
     return 0
@@ -141,7 +141,7 @@ def deliverables(run_dir: Path, name: str | None, failed: list[str] | None = Non
 
     stamp = run_dir / ".deliverables.json"
     done = read_json(stamp, {})
-    from mnistlab.report import group
+    from mnistlab.deliverables import group
 
     outputs = {"notebook": run_dir / "study.ipynb", "report": run_dir / "report.pdf",
                "bundle": run_dir / f"{name or group.bundle_name(run_dir)}.zip"}

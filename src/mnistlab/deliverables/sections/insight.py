@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mnistlab.report import claims
-from mnistlab.report.results import MissingResult, Results
-from mnistlab.report.sections.common import and_list, figures, need
+from mnistlab.deliverables import claims
+from mnistlab.deliverables.results import MissingResult, Results
+from mnistlab.deliverables.sections.common import and_list, figures, need
 
 
 def _model_acc(r: Results, which: str, model: str, how: str) -> str:

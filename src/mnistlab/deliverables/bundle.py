@@ -18,8 +18,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from mnistlab import data
+from mnistlab.deliverables import group, inline, nbtext
 from mnistlab.errors import UserError
-from mnistlab.report import group, inline, nbtext
 from mnistlab.runs import atomic_path, read_json
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
@@ -97,8 +97,8 @@ Every file is checked against the SHA-256 of its decompressed bytes before use:
 
 def _ensure(run_dir: Path) -> tuple[Path, Path]:
     """The run's notebook and report, building whichever is missing."""
-    from mnistlab.report import build as report
-    from mnistlab.report import notebook
+    from mnistlab.deliverables import build as report
+    from mnistlab.deliverables import notebook
 
     nb = run_dir / notebook.OUTPUT
     pdf = run_dir / report.OUTPUT

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from mnistlab.report import claims
-from mnistlab.report.results import Results, fmt
-from mnistlab.report.sections.common import and_list, figures, need
+from mnistlab.deliverables import claims
+from mnistlab.deliverables.results import Results, fmt
+from mnistlab.deliverables.sections.common import and_list, figures, need
 
 
 # ---------------------------------------------------------------- 1 PCA

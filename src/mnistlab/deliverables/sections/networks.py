@@ -7,9 +7,9 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
-from mnistlab.report import claims
-from mnistlab.report.results import Results, fmt, plural
-from mnistlab.report.sections.common import compare, figures, gap_points, n_test, need, time_measure
+from mnistlab.deliverables import claims
+from mnistlab.deliverables.results import Results, fmt, plural
+from mnistlab.deliverables.sections.common import compare, figures, gap_points, n_test, need, time_measure
 
 
 def label(name: str) -> str:

@@ -1,13 +1,13 @@
 """Task 6: multi-task learning. Every 'better', 'worse' or 'no clear difference' in the section is a verdict of
-the noise rule (mnistlab.report.claims) on numbers of this run."""
+the noise rule (mnistlab.deliverables.claims) on numbers of this run."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mnistlab.report import claims
-from mnistlab.report.results import Results, fmt
-from mnistlab.report.sections.common import compare, compare_level, figures, gap_points, n_test, need, short
+from mnistlab.deliverables import claims
+from mnistlab.deliverables.results import Results, fmt
+from mnistlab.deliverables.sections.common import compare, compare_level, figures, gap_points, n_test, need, short
 
 DASH = "\u2013"
 

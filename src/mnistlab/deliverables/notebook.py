@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mnistlab.deliverables import inline, nbtext
 from mnistlab.errors import UserError
-from mnistlab.report import inline, nbtext
 from mnistlab.runs import atomic_write_text, read_json
 
 OUTPUT = "study.ipynb"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab import config as configs
-from mnistlab.report import inline
+from mnistlab.deliverables import inline
 from mnistlab.runs import read_json
 
 INTROS = {

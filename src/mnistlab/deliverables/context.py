@@ -1,5 +1,5 @@
 """The report's data: everything the Typst template shows, read from a run folder and formatted, as one dict
-that `build` writes to `data.json`. Per-study extraction lives in `sections.py`; a study whose files lack
+that `build` writes to `data.json`. Per-study extraction lives in `sections/`; a study whose files lack
 something the report needs is shown as incomplete (with what is missing) instead of failing the whole report."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.config import STUDIES
+from mnistlab.deliverables import claims, sections
+from mnistlab.deliverables import group as group_file
+from mnistlab.deliverables.results import MissingResult, Results, fmt
+from mnistlab.deliverables.sections.common import TEST_IMAGES
 from mnistlab.log import log
-from mnistlab.report import claims, sections
-from mnistlab.report import group as group_file
-from mnistlab.report.results import MissingResult, Results, fmt
-from mnistlab.report.sections.common import TEST_IMAGES
 
 TITLES = {  # section titles; the section number is the brief's task number
     "pca": "Principal component analysis of MNIST",

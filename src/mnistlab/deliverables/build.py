@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mnistlab.deliverables import diagrams, layout, typst_doc
+from mnistlab.deliverables.context import build_context
 from mnistlab.errors import UserError
 from mnistlab.log import log
-from mnistlab.report import diagrams, layout, typst_doc
-from mnistlab.report.context import build_context
 from mnistlab.runs import RunDir, atomic_write_bytes, atomic_write_json
 
 TEMPLATE = Path(__file__).resolve().parent
@@ -87,7 +87,7 @@ def build(run_dir: Path) -> Path:
 
 
 def check_layout(comp: object, run_dir: Path) -> list[str]:
-    """The layout checks of mnistlab.report.layout, each problem logged on one line. They warn rather than fail:
+    """The layout checks of mnistlab.deliverables.layout, each problem logged on one line. They warn rather than fail:
     a half-empty page is a defect to fix in the template, not a reason to withhold the report."""
     pages = typst_doc.compile_checked(comp, "png", ppi=LAYOUT_PPI)
     problems = layout.check(comp, run_dir, pages if isinstance(pages, list) else [pages])

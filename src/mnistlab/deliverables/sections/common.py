@@ -1,12 +1,12 @@
 """Helpers shared by the per-study extraction modules. Every comparison of two accuracies goes through
-`compare`, which applies the report's one noise rule (mnistlab.report.claims)."""
+`compare`, which applies the report's one noise rule (mnistlab.deliverables.claims)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mnistlab.report import claims
-from mnistlab.report.results import MissingResult, Results
+from mnistlab.deliverables import claims
+from mnistlab.deliverables.results import MissingResult, Results
 
 TEST_IMAGES = 10_000  # the official test split of MNIST and of Fashion-MNIST
 

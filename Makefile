@@ -28,8 +28,8 @@ test: $(STAMP)  ## install, then lint and run the default (fast) test suite
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
-bench: $(STAMP)
-	$(BIN)/mnistlab bench $(ARGS)
+bench: $(STAMP)  # the peer suite (mnistlab bench); NAME=drift etc. runs another (python -m benchmarks --list)
+	$(BIN)/python -m benchmarks $(or $(NAME),peers) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

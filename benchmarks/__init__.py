@@ -1,1 +1,2 @@
-"""Benchmark scripts; a package so that `mnistlab bench` (src/mnistlab/bench.py) can import the harness."""
+"""The benchmarks, one package: run them from the repository root with `python -m benchmarks` (see
+benchmarks/registry.py); shared helpers in benchmarks/common.py."""

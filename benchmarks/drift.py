@@ -5,7 +5,7 @@ fresh process per setting (both settings are process-wide), on real data with th
 fit: each epoch's training seconds, the drift (last epoch / first epoch), the page faults and the kernel
 (system) CPU seconds per step. Flat epoch times mean drift near 1.
 
-  python benchmarks/drift.py [--epochs 6] [--images 15000] [--threads 1] [--out FILE.json]
+  python -m benchmarks drift [--epochs 6] [--images 15000] [--threads 1] [--settings off,on] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -19,6 +19,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python benchmarks/drift.py`, the form in use before `python -m benchmarks`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks import common
 
 FAMILIES = {  # model -> (dataset, batch, lr, betas): the full profile's recipes (mtl: Adam as tuned in a full run)
     "mlp_3_1": ("mnist", 128, 4e-3, (0.9, 0.999)),
@@ -64,40 +70,53 @@ def one_fit(model: str, setting: str, epochs: int, images: int) -> dict[str, obj
             "sys_s_per_step": round((r1.ru_stime - r0.ru_stime) / steps, 4), "precision": res.precision}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--images", type=int, default=15000, help="images per epoch (a seeded draw)")
     ap.add_argument("--threads", default="1")
     ap.add_argument("--models", default=",".join(FAMILIES))
-    ap.add_argument("--out", default="")
     ap.add_argument("--settings", default="off,on", help=f"any of {', '.join(SETTINGS)}")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "SETTING"), help=argparse.SUPPRESS)
-    a = ap.parse_args()
+
+
+def run(a: argparse.Namespace) -> dict[str, Any] | None:
+    """Every model x setting, each fit in a fresh process (the settings are process-wide)."""
     if a.child:
         print(json.dumps(one_fit(a.child[0], a.child[1], a.epochs, a.images)))
-        return
+        return None
+    bad = [s for s in a.settings.split(",") if s not in SETTINGS] + [m for m in a.models.split(",")
+                                                                     if m not in FAMILIES]
+    if bad:
+        from mnistlab.errors import UserError
+
+        raise UserError(f"unknown {', '.join(bad)}; settings: {', '.join(SETTINGS)}; models: {', '.join(FAMILIES)}")
     rows = []
     env = {**os.environ, "MNISTLAB_THREADS": a.threads}
     for model in a.models.split(","):
         for setting in a.settings.split(","):
-            args = [sys.executable, __file__, "--epochs", str(a.epochs), "--images", str(a.images),
+            args = [sys.executable, "-m", "benchmarks.drift", "--epochs", str(a.epochs), "--images", str(a.images),
                     "--child", model, setting]
-            done = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
+            done = subprocess.run(args, capture_output=True, text=True, env=env, check=True, cwd=common.ROOT)
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(rows[-1], flush=True)
-    result = {"machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-              "threads": a.threads, "date": time.strftime("%Y-%m-%d"), "epochs": a.epochs, "images": a.images,
-              "rows": rows}
-    print("\n| model | prepare_cpu | epoch seconds | drift | page faults / step | kernel s / step |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        print(f"| {r['model']} | {r['prepare_cpu']} | {', '.join(map(str, r['epoch_s']))} | "
-              f"{r['drift']} | {r['faults_per_step']:,} | {r['sys_s_per_step']} |")
-    if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+            print(rows[-1], file=sys.stderr, flush=True)
+    # the fields of the results files in benchmarks/results/2026-12-03-xeon-amx/ (the machine record is under
+    # "bench", as in every results file)
+    return {"machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "threads": a.threads, "date": time.strftime("%Y-%m-%d"), "epochs": a.epochs, "images": a.images,
+            "rows": rows}
+
+
+SHOWN = {False: "off", True: "on", "off": "off", "on": "on", "flush": "flush only", "alloc": "allocator only"}
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    """One row per fit of every results file, in order (prepare_cpu: the early files' false/true = off/on)."""
+    rows = [[f"{common.NAMES.get(r['model'], r['model'])} ({res['images']:,})", SHOWN[r["prepare_cpu"]],
+             ", ".join(f"{t:.2f}" for t in r["epoch_s"]), f"{r['drift']:.2f}", f"{r['faults_per_step']:,}",
+             f"{r['sys_s_per_step']:.4f}"] for res in results for r in res["rows"]]
+    return common.table(["model (images per epoch)", "prepare_cpu", "epoch seconds", "last / first",
+                         "page faults / step", "kernel s / step"], rows)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(common.main(sys.modules[__name__]))

@@ -7,24 +7,22 @@ reports images per second of wall time and per CPU-second of this process (user 
 the wall figure depends on the other processes; CPU-seconds much less so, which is why both are kept. Trials
 are interleaved (every configuration once, then again, ...) and the tables show medians over `--repeats`.
 
-  python benchmarks/engine.py [--repeats 3] [--images 3072] [--epochs 2] [--out results.json]
-  python benchmarks/engine.py --accuracy [--acc-epochs 3]   # fp32 vs bf16 accuracy on the validation slice
+  python -m benchmarks engine [--repeats 3] [--images 3072] [--epochs 2] [--threads 1,2] [--out results.json]
+  python -m benchmarks engine --accuracy [--acc-epochs 3]   # fp32 vs bf16 accuracy on the validation slice
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import resource
-import statistics
+import sys
 import time
 from typing import Any
 
 import torch
 from torch import nn
 
+from benchmarks import common
 from mnistlab.data import load_dataset, validation_split
 from mnistlab.models.registry import create
 from mnistlab.train import TrainSpec, fit, seed_everything, to_tensors
@@ -93,15 +91,16 @@ def throughput(a: argparse.Namespace) -> dict[str, Any]:
     for name in ("mnist", "fashion"):
         ds = load_dataset(name)
         data[name] = to_tensors(ds.train.x[: a.images], ds.train.y[: a.images])
-    results: dict[str, list[dict[str, float]]] = {}
     cfgs = configs([int(t) for t in a.threads.split(",")])
-    for r in range(a.repeats):
-        for c in cfgs:
-            res = trial(c, data, a.epochs)
-            results.setdefault(label(c), []).append(res)
-            print(f"repeat {r + 1}: {label(c)}: {res['img_per_s']:.0f} img/s wall, {res['img_per_cpu_s']:.0f} "
-                  f"img/CPU-s, util {res['cpu_util']:.2f}", flush=True)
-    return {k: {m: statistics.median(x[m] for x in v) for m in v[0]} | {"n": len(v)} for k, v in results.items()}
+    if a.models:
+        cfgs = [c for c in cfgs if c["model"] in a.models.split(",")]
+
+    def show(c: dict[str, Any], rep: int, res: dict[str, float]) -> None:
+        print(f"repeat {rep + 1}: {label(c)}: {res['img_per_s']:.0f} img/s wall, {res['img_per_cpu_s']:.0f} "
+              f"img/CPU-s, util {res['cpu_util']:.2f}", file=sys.stderr, flush=True)
+
+    runs = common.interleaved(cfgs, a.repeats, lambda c, _rep: trial(c, data, a.epochs), show)
+    return {label(c): common.medians(r) for c, r in zip(cfgs, runs, strict=True)}
 
 
 def accuracy(a: argparse.Namespace) -> dict[str, Any]:
@@ -123,35 +122,36 @@ def accuracy(a: argparse.Namespace) -> dict[str, Any]:
                       held_out="val")
             out[f"{model} {precision}"] = {"val_acc": res.final["val_acc"], "train_s": res.train_s,
                                            "curve": [h["val_acc"] for h in res.history]}
-            print(model, precision, out[f"{model} {precision}"], flush=True)
+            print(model, precision, out[f"{model} {precision}"], file=sys.stderr, flush=True)
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--images", type=int, default=3072)
     ap.add_argument("--epochs", type=int, default=2, help="timed epochs after the warm-up epoch")
     ap.add_argument("--threads", default="1,2", help="comma list of torch thread counts")
+    ap.add_argument("--models", default="", help="comma list of " + ", ".join(MODELS) + " (default all)")
     ap.add_argument("--accuracy", action="store_true", help="fp32 vs bf16 accuracy instead of throughput")
     ap.add_argument("--acc-epochs", type=int, default=3)
-    ap.add_argument("--out", default="")
-    a = ap.parse_args()
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.processor() or platform.machine(),
-            "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__, "load_before": os.getloadavg()}
-    results = accuracy(a) if a.accuracy else throughput(a)
-    meta["load_after"] = os.getloadavg()
-    doc = {"meta": meta, "args": vars(a), "results": results}
-    print(json.dumps(doc, indent=1))
-    if a.out:
-        from mnistlab.runs import atomic_write_json
-
-        atomic_write_json(a.out, doc)
-    if not a.accuracy:
-        print("\n| configuration | img/s (wall) | img per CPU-s | CPU util |\n| --- | --- | --- | --- |")
-        for k, v in results.items():
-            print(f"| {k} | {v['img_per_s']:.0f} | {v['img_per_cpu_s']:.0f} | {v['cpu_util']:.2f} |")
 
 
-if __name__ == "__main__":
-    main()
+def run(a: argparse.Namespace) -> dict[str, Any]:
+    args = {k: (str(v) if k == "out" else v) for k, v in vars(a).items()}
+    return {"mode": "accuracy" if a.accuracy else "throughput", "args": args,
+            "results": accuracy(a) if a.accuracy else throughput(a)}
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    out = []
+    for res in results:
+        r = res["results"]
+        if res["mode"] == "accuracy":
+            rows = [[k, f"{v['val_acc']:.4f}", f"{v['train_s']:.0f}", " ".join(f"{c:.4f}" for c in v["curve"])]
+                    for k, v in r.items()]
+            out.append(common.table(["model, precision", "val acc", "train s", "val acc per epoch"], rows))
+        else:
+            rows = [[k, f"{v['img_per_s']:.0f}", f"{v['img_per_cpu_s']:.0f}", f"{v['cpu_util']:.2f}"]
+                    for k, v in r.items()]
+            out.append(common.table(["configuration", "img/s (wall)", "img per CPU-s", "CPU util"], rows))
+    return "\n\n".join(out)

@@ -4,7 +4,7 @@ forward FLOPs of their per-epoch test passes, divided by this machine's measured
 it on this machine in that precision (the optimiser's update, element-wise work and data movement come on top),
 so it says whether a wall-time target is reachable at all.
 
-  python benchmarks/floor.py [--profile full] [--threads 2] [--run runs/full-s0]
+  python -m benchmarks floor [--profile full] [--threads 2] [--run runs/full-s0] [--sizes 1024,2048,4096]
 
 With --run, the study wall times of that finished run (metrics.json `time.<study>.s`) are printed beside the
 floor. The MLP search is counted from the profile's grid (stage 2 with the budgets of `mlp.search_budgets`).
@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks import common
+from benchmarks.torch_peers import matmul_peak
 from mnistlab import config
 from mnistlab.models import registry as models
 from mnistlab.models.cnn import VARIANTS
 from mnistlab.models.mlp import DEPTHS
-from torch_peers import matmul_peak
 
 TRAIN, TEST, VAL = 60_000, 10_000, 5_000
 
@@ -56,13 +56,13 @@ def studies(cfg: config.RunConfig) -> dict[str, float]:
     mlp = sum(work(f"mlp_3_2_depth{d}", m.depth_epochs or m.epochs, TRAIN) for d in DEPTHS)
     mlp += work("mlp_3_1", m.epochs, TRAIN)  # the 3.1 recipe as configured (the search may choose other epochs)
     if m.search:
-        grid = len(m.search_batches.split(",")) * len(m.search_lrs.split(","))
-        stage2 = sum(int(e) for e in m.search_budgets.split(",") if e)
+        grid = len(m.search_batches) * len(m.search_lrs)
+        stage2 = sum(m.search_budgets)
         mlp += work("mlp_3_1", grid * m.search_epochs + stage2, TRAIN - m.val_size, VAL)
     cnn = work("cnn_4_1", c.epochs, TRAIN)
     cnn += sum(work(f"cnn_4_2_{tag}", c.variant_epochs or c.epochs, TRAIN) for tag in VARIANTS)
     per_net = t.epoch_images or TRAIN
-    lambdas = len(t.lambdas.split(",")) + int(t.uncertainty)
+    lambdas = len(t.lambdas) + int(t.uncertainty)
     mtl = work("fashion_items", t.epochs, per_net) + work("fashion_groups", t.epochs, per_net)
     mtl += lambdas * work("mtl", t.epochs, per_net)
     if t.tune:
@@ -70,27 +70,36 @@ def studies(cfg: config.RunConfig) -> dict[str, float]:
     return {"mlp": mlp, "cnn": cnn, "mtl": mtl}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--profile", default="full", choices=["quick", "full"])
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--run", type=Path, help="a finished run of that profile, for its study wall times")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    cfg = config.quick() if args.profile == "quick" else config.full()
+    ap.add_argument("--sizes", default="1024,2048,4096", help="matmul sizes of the peak probe")
+
+
+def run(a: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(a.threads)
+    cfg = config.quick() if a.profile == "quick" else config.full()
     work_by_study = studies(cfg)
-    peak = {"fp32": matmul_peak(torch.float32, "cpu")}
-    times = json.loads((args.run / "metrics.json").read_text()) if args.run else {}
-    print(f"profile {args.profile}, {args.threads} threads, fp32 matmul peak {peak['fp32']:.1f} GFLOP/s")
-    print("| study | training + test-pass TFLOP | floor at the fp32 peak, s | run wall time, s | floor / wall |")
-    print("| --- | --- | --- | --- | --- |")
+    peak = matmul_peak(torch.float32, "cpu", tuple(int(n) for n in a.sizes.split(",")))
+    times = json.loads((a.run / "metrics.json").read_text()) if a.run else {}
+    rows = []
     for study, w in [*work_by_study.items(), ("all three", sum(work_by_study.values()))]:
-        floor = w / (peak["fp32"] * 1e9)
         keys = list(work_by_study) if study == "all three" else [study]
-        wall = sum(times.get(f"time.{k}.s", 0.0) for k in keys)
-        shown = (f"{wall:,.0f} | {floor / wall:.0%}") if wall else "n/a | n/a"
-        print(f"| {study} | {w / 1e12:.1f} | {floor:,.0f} | {shown} |")
+        rows.append({"study": study, "tflop": w / 1e12, "floor_s": w / (peak * 1e9),
+                     "wall_s": sum(times.get(f"time.{k}.s", 0.0) for k in keys) or None})
+    return {"profile": a.profile, "threads": a.threads, "peak_gflops": {"fp32": peak},
+            "run": str(a.run) if a.run else None, "rows": rows}
 
 
-if __name__ == "__main__":
-    main()
+def render(results: list[dict[str, Any]]) -> str:
+    out = []
+    for res in results:
+        rows = [[r["study"], f"{r['tflop']:.1f}", f"{r['floor_s']:,.0f}",
+                 *((f"{r['wall_s']:,.0f}", f"{r['floor_s'] / r['wall_s']:.0%}") if r["wall_s"] else ("n/a", "n/a"))]
+                for r in res["rows"]]
+        out += [f"profile {res['profile']}, {res['threads']} threads, fp32 matmul peak "
+                f"{res['peak_gflops']['fp32']:.1f} GFLOP/s", "",
+                common.table(["study", "training + test-pass TFLOP", "floor at the fp32 peak, s", "run wall time, s",
+                              "floor / wall"], rows), ""]
+    return "\n".join(out)

@@ -1,4 +1,6 @@
-"""One-shot GPU check (issue 19); run it through benchmarks/gpu_check.sh, which picks the Python and the packages.
+"""One-shot GPU check: device tests, the quick and full profiles, throughput; run it through benchmarks/gpu_check.sh.
+
+benchmarks/gpu_check.sh picks the Python and the packages, then runs `python -m benchmarks gpu_check`.
 
 Steps, each a subprocess with its own time limit inside one overall budget (default 540 s, so that the whole check
 fits a 10-minute device call), results written after every step so a cut-off run keeps what it measured:
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import signal
 import subprocess
@@ -27,8 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "BENCHMARKS.md"
+from benchmarks import common
+
+ROOT, DOC = common.ROOT, common.DOC
 SECTION = "## GPU check (issue 19)"
 TESTS = ["tests/test_hardware.py", "tests/test_train.py::test_host_reads_per_epoch_are_few_and_do_not_grow_with_steps",
          "tests/test_train.py::test_the_host_read_counter_sees_per_step_reads",
@@ -71,21 +73,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def machine(device: str) -> dict[str, Any]:
+    """The machine record (benchmarks/common.py) plus the GPU's capability and memory and torch's CUDA build."""
     import torch
 
     from mnistlab.hardware import TORCH_SUPPORTED, resolve_precision, torch_in_range
 
     cuda = device == "cuda"
     cap = torch.cuda.get_device_capability(0) if cuda else None
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").is_file() else ""
-    return {"device": device, "gpu": torch.cuda.get_device_name(0) if cuda else None,
+    return {**common.machine(), "device": device, "gpu": torch.cuda.get_device_name(0) if cuda else None,
             "gpu_capability": f"{cap[0]}.{cap[1]}" if cap else None,
             "gpu_memory_gib": round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1) if cuda else None,
-            "precision_auto": resolve_precision("auto", torch.device(device)), "cpu": cpu,
-            "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(), "torch": torch.__version__,
-            "torch_cuda": torch.version.cuda, "torch_supported": TORCH_SUPPORTED, "torch_in_range": torch_in_range(),
-            "date": time.strftime("%Y-%m-%d %H:%M")}
+            "precision_auto": resolve_precision("auto", torch.device(device)), "torch_cuda": torch.version.cuda,
+            "torch_supported": TORCH_SUPPORTED, "torch_in_range": torch_in_range()}
 
 
 def run_step(name: str, cmd: list[str], work: Path, limit: float) -> dict[str, Any]:
@@ -162,10 +161,6 @@ def bench_facts(folder: Path) -> dict[str, Any]:
     return out
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
 def measure(a: argparse.Namespace, facts: dict[str, Any], out: Path) -> dict[str, Any]:
     import shutil
 
@@ -177,7 +172,8 @@ def measure(a: argparse.Namespace, facts: dict[str, Any], out: Path) -> dict[str
     cli = [str(venv / "mnistlab")] if own else [a.python, "-m", "mnistlab.cli"]  # no venv on a GPU image
     smoke, dev = a.smoke, ["--device", a.device]
     results: dict[str, Any] = {"schema": 1, "issue": 19, "smoke": smoke, "machine": facts, "command": a.command,
-                               "steps": {}}
+                               "steps": {}, "bench": {"benchmark": "gpu_check", "command": a.command,
+                                                      "machine": facts}}
     deadline = time.perf_counter() + a.budget
     peak = "peak," if facts["precision_auto"] == "bf16" else ""  # bench's peak probes bf16 matmuls: native only
     caps = {"tests": 150, "quick": 240, "bench": 150, "full": 1e9}  # seconds; `full` takes what is left
@@ -223,14 +219,15 @@ def save(results: dict[str, Any], path: Path) -> None:
     from mnistlab.runs import atomic_write_json, atomic_write_text
 
     atomic_write_json(path, results)
-    atomic_write_text(path.with_suffix(".md"), render(results))
+    atomic_write_text(path.with_suffix(".md"), section(results))
 
 
 def pct(x: float | None) -> str:
     return f"{100 * x:.2f}%" if isinstance(x, int | float) else "-"
 
 
-def render(r: dict[str, Any]) -> str:
+def section(r: dict[str, Any]) -> str:
+    """The "GPU check" section of docs/BENCHMARKS.md from one results file."""
     m = r["machine"]
     card = m["gpu"] or f"CPU only ({m['cpu']}, {m['cores']} cores)"
     dry = ", smoke sizes (a dry run: its numbers mean nothing)" if r["smoke"] else ""
@@ -279,7 +276,7 @@ def render(r: dict[str, Any]) -> str:
 
 def write_docs(text: str) -> None:
     """Replace the GPU-check section of docs/BENCHMARKS.md (from its heading to the next '## '), or append it."""
-    from mnistlab.bench import replace_section
+    from benchmarks.docs import replace_section
 
     replace_section(DOC, SECTION, text)
     print(f"[gpu_check] wrote the section into {DOC}", flush=True)
@@ -288,7 +285,7 @@ def write_docs(text: str) -> None:
 def main(argv: list[str]) -> int:
     a = parse(argv)
     shown = [x for i, x in enumerate(argv) if "--python" not in (x, argv[i - 1] if i else "")]  # the wrapper's
-    a.command = "benchmarks/gpu_check.sh " + " ".join(shown)
+    a.command = "benchmarks/gpu_check.sh " + " ".join(shown)  # how it is run: the wrapper sets up the Python
     if a.from_json:
         results = json.loads(Path(a.from_json).read_text())
     else:
@@ -305,12 +302,10 @@ def main(argv: list[str]) -> int:
             print("[gpu_check] no CUDA GPU visible; the dry run is --device cpu --smoke", file=sys.stderr)
             return 2
         facts = machine(a.device)
-        where = slug(facts["gpu"]) if facts["gpu"] else f"cpu-{facts['cores']}core"
-        out = Path(a.out or ROOT / "benchmarks" / "results" / f"{time.strftime('%Y-%m-%d')}-{where}" /
-                   "gpu_check.json")
+        out = Path(a.out or common.results_path("gpu_check", facts))
         results = measure(a, facts, out)
         print(f"[gpu_check] wrote {out} and {out.with_suffix('.md')}", flush=True)
-    text = render(results)
+    text = section(results)
     print(text)
     real = results["machine"]["device"] == "cuda" and not results["smoke"]  # a dry run never lands in the docs
     if a.write_docs or (a.write_docs is None and real):
@@ -319,5 +314,7 @@ def main(argv: list[str]) -> int:
     return 1 if failed else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+
+def render(results: list[dict[str, Any]]) -> str:
+    """For a marked block of docs/BENCHMARKS.md: the section of each results file."""
+    return "\n".join(section(r) for r in results)

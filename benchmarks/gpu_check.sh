@@ -2,7 +2,8 @@
 # One-shot GPU check (issue 19): the device tests, `mnistlab run --device cuda` of the quick profile and of the
 # full profile's networks (per-study wall time, accuracies beside the CPU's), and our engine's throughput against a
 # plain DataLoader loop on the same card; JSON + Markdown at --out, and docs/BENCHMARKS.md's "GPU check" section.
-# Fits a 10-minute device call (budget 540 s). Steps and options: benchmarks/gpu_check.py (--help).
+# Fits a 10-minute device call (budget 540 s). Steps and options: benchmarks/gpu_check.py (--help); this wrapper only
+# picks the Python and its packages, then runs `python -m benchmarks gpu_check`.
 #
 #   benchmarks/gpu_check.sh --device cpu --smoke --out /tmp/gc/gpu_check.json   # dry run here: ~2 min on 2 cores
 #   benchmarks/gpu_check.sh --fetch-wheels     # here (PyPI reachable): the packages the GPU image lacks -> .whl/
@@ -41,4 +42,4 @@ if compgen -G ".whl/*.whl" >/dev/null && ! "$PY" -c "import optuna, platformdirs
     export PYTHONPATH=/tmp/mnistlab-site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONPATH=$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}
-exec "$PY" benchmarks/gpu_check.py --python "$PY" "$@"
+exec "$PY" -m benchmarks gpu_check --python "$PY" "$@"

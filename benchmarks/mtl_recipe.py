@@ -9,19 +9,22 @@ slice Optuna tunes on); the test split plays no part, since these runs choose th
   short   one short epoch on a seeded draw of N images (`mtl.epoch_images`) at several batch sizes and peak
           learning rates: the basis for the `quick` profile.
 
-Usage: python benchmarks/mtl_recipe.py init [--n 12000]
-       python benchmarks/mtl_recipe.py single --epochs 6 [--batch 256] [--lr 0.0015]
-       python benchmarks/mtl_recipe.py short [--n 20000,25000,30000] [--grid 128:1e-3,128:2e-3,256:1.5e-3]"""
+  python -m benchmarks mtl_recipe init [--n 12000]
+  python -m benchmarks mtl_recipe single --epochs 6 [--batch 256] [--lr 0.0015]
+  python -m benchmarks mtl_recipe short [--images 20000,25000,30000] [--grid 128:1e-3,128:2e-3,256:1.5e-3]
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from benchmarks import common
 
 
 def tensors(split, n: int | None = None):
@@ -56,49 +59,60 @@ def train(epochs: int, batch: int, lr: float, train, val, init: str = "he",
                device="cpu", held_out="val").history
 
 
-def main() -> None:
-    from mnistlab.data import load_dataset
-
-    ap = argparse.ArgumentParser()
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("what", choices=("init", "single", "short"))
-    ap.add_argument("--n", type=int, default=12000)
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--n", type=int, default=12000, help="init: training images")
+    ap.add_argument("--epochs", type=int, default=6, help="single: epochs")
+    ap.add_argument("--batch", type=int, default=256, help="single: batch size")
+    ap.add_argument("--lr", type=float, default=1.5e-3, help="single: peak learning rate")
     ap.add_argument("--images", default="20000,25000,30000", help="short: images per epoch")
     ap.add_argument("--grid", default="128:1e-3,128:2e-3,256:1.5e-3", help="short: batch:peak lr pairs")
-    a = ap.parse_args()
-    from mnistlab.data import validation_split
+    ap.add_argument("--val-images", type=int, default=0, help="score on the first N of the validation slice only "
+                    "(0 = all 5,000; for a quick try)")
+
+
+def run(a: argparse.Namespace) -> dict[str, Any]:
+    from mnistlab.data import load_dataset, validation_split
 
     ds = load_dataset("fashion")
     tr, va = validation_split(len(ds.train.x), 5000, 0)  # the mtl study's tuning slice (mtl.val_size, seed 0)
+    va = va[: a.val_images] if a.val_images else va
     x, y = tensors(ds.train)
     part, val = (x[tr], y[tr]), (x[va], y[va])
-    print(f"date {time.strftime('%Y-%m-%d %H:%M')}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"load avg {os.getloadavg()[0]:.1f}")
+    rows: list[dict[str, Any]] = []
     if a.what == "init":
-        print(f"| init | val acc % (1 epoch, {a.n} images, bs 128, lr 1e-3) |\n| --- | --- |")
         for kind in ("default", "glorot", "he"):
             hist = train(1, 128, 1e-3, (part[0][:a.n], part[1][:a.n]), val, kind)
-            print(f"| {kind} | {100 * hist[-1]['val_items']:.2f} |", flush=True)
+            rows.append({"init": kind, "val_acc": hist[-1]["val_items"]})
     elif a.what == "short":
-        print("| images | batch | peak lr | val acc % | train s |\n| --- | --- | --- | --- | --- |")
         for n in (int(v) for v in a.images.split(",")):
             for cell in a.grid.split(","):
                 batch, lr = cell.split(":")
                 hist = train(1, int(batch), float(lr), part, val, epoch_images=n)
-                print(f"| {n} | {batch} | {lr} | {100 * hist[-1]['val_items']:.2f} | {hist[-1]['train_s']:.0f} |",
-                      flush=True)
+                rows.append({"images": n, "batch": int(batch), "lr": float(lr), "val_acc": hist[-1]["val_items"],
+                             "train_s": hist[-1]["train_s"]})
     else:
         t0 = time.process_time()
-        hist = train(a.epochs, a.batch, a.lr, part, val)
-        print(f"| epoch | train acc % | val acc % | wall s |  (batch {a.batch}, peak lr {a.lr}, one-cycle over "
-              f"{a.epochs} epochs)\n| --- | --- | --- | --- |")
-        for h in hist:
-            print(f"| {h['epoch']} | {100 * h['train_items']:.2f} | {100 * h['val_items']:.2f} | "
-                  f"{h['train_s']:.0f} |")
-        print(f"process CPU time {time.process_time() - t0:.0f} s, load avg {os.getloadavg()[0]:.1f}")
+        rows = [{"epoch": h["epoch"], "train_acc": h["train_items"], "val_acc": h["val_items"],
+                 "train_s": h["train_s"]} for h in train(a.epochs, a.batch, a.lr, part, val)]
+        rows[-1]["process_cpu_s"] = time.process_time() - t0
+    return {"what": a.what, "args": {k: v for k, v in vars(a).items() if k != "out"}, "rows": rows}
 
 
-if __name__ == "__main__":
-    main()
+def render(results: list[dict[str, Any]]) -> str:
+    out = []
+    for res in results:
+        rows, a = res["rows"], res["args"]
+        if res["what"] == "init":
+            out.append(common.table(["init", f"val acc % (1 epoch, {a['n']} images, bs 128, lr 1e-3)"],
+                                    [[r["init"], f"{100 * r['val_acc']:.2f}"] for r in rows]))
+        elif res["what"] == "short":
+            out.append(common.table(["images", "batch", "peak lr", "val acc %", "train s"],
+                                    [[r["images"], r["batch"], f"{r['lr']:g}", f"{100 * r['val_acc']:.2f}",
+                                      f"{r['train_s']:.0f}"] for r in rows]))
+        else:
+            out.append(f"Batch {a['batch']}, peak lr {a['lr']}, one-cycle over {a['epochs']} epochs:\n\n"
+                       + common.table(["epoch", "train acc %", "val acc %", "wall s"],
+                                      [[r["epoch"], f"{100 * r['train_acc']:.2f}", f"{100 * r['val_acc']:.2f}",
+                                        f"{r['train_s']:.0f}"] for r in rows]))
+    return "\n\n".join(out)

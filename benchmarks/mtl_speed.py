@@ -4,21 +4,26 @@ Step timing: one training step (forward, loss, backward, fused Adam) on a random
 two warm-up steps, for the single items net and the MTL net, in three set-ups: fp32 NCHW, bf16 autocast NCHW, bf16
 autocast channels_last (what the study uses). Printed per step and projected to one 60,000-image epoch, as wall
 time and as process CPU time. On a shared machine the wall time depends on the other load; the load average is
-printed with every table so that numbers are read with it.
+kept with every row so that numbers are read with it.
 
-Usage: python benchmarks/mtl_speed.py [--steps 6] [--batch 256] [--run runs/full-s0]"""
+  python -m benchmarks mtl_speed [--steps 6] [--batch 256] [--run runs/full-s0] [--no-speed]
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from benchmarks import common
+
+SETUPS = (("fp32 NCHW", False, False), ("bf16 NCHW", True, False), ("bf16 channels_last", True, True))
 
 
 def step_time(name: str, batch: int, bf16: bool, channels_last: bool, steps: int) -> tuple[float, float]:
@@ -46,55 +51,68 @@ def step_time(name: str, batch: int, bf16: bool, channels_last: bool, steps: int
     return statistics.median(walls[2:]), statistics.median(cpus[2:])
 
 
-def speed_table(batch: int, steps: int) -> None:
-    print("| net | set-up | ms/step (wall) | s/epoch (wall) | s/epoch (CPU) | load avg |")
-    print("| --- | --- | --- | --- | --- | --- |")
+def speed_rows(batch: int, steps: int) -> list[dict[str, Any]]:
+    rows = []
     for name in ("fashion_items", "mtl"):
-        for label, bf16, cl in (("fp32 NCHW", False, False), ("bf16 NCHW", True, False),
-                                ("bf16 channels_last", True, True)):
+        for label, bf16, cl in SETUPS:
             wall, cpu = step_time(name, batch, bf16, cl, steps)
-            per_epoch = 60_000 / batch
-            print(f"| {name} | {label} | {1000 * wall:.0f} | {wall * per_epoch:.0f} | {cpu * per_epoch:.0f} | "
-                  f"{os.getloadavg()[0]:.1f} |", flush=True)
+            rows.append({"net": name, "setup": label, "step_s": wall, "step_cpu_s": cpu, "epoch_s": wall * 60_000 /
+                         batch, "epoch_cpu_s": cpu * 60_000 / batch, "load": os.getloadavg()[0]})
+    return rows
 
 
-def run_table(run: Path) -> None:
-    """The finished study: per model training time and test accuracies, the whole study's wall time."""
+def run_facts(run: Path) -> dict[str, Any]:
+    """The finished study: its config, per model training time and test accuracies, the whole study's wall time."""
+    from mnistlab.errors import UserError
     from mnistlab.runs import read_json
 
     summary, metrics = read_json(run / "mtl" / "summary.json"), read_json(run / "metrics.json", {})
     if summary is None:
-        raise SystemExit(f"{run} has no finished mtl study (mtl/summary.json)")
-    cfg = read_json(run / "config.json", {}).get("mtl", {})
-    print(f"\nrun {run}: epochs {cfg.get('epochs')}, batch {cfg.get('batch_size')}, schedule {cfg.get('schedule')}, "
-          f"tuning {cfg.get('tune_trials')} trials x {cfg.get('tune_epochs')} epoch(s) on {cfg.get('tune_subset')} "
-          f"images")
-    print("| model | items test % | groups test % | train s |")
-    print("| --- | --- | --- | --- |")
-    for r in summary["results"]:
-        acc = {k: "-" if r.get(k) is None else f"{100 * r[k]:.2f}" for k in ("items_test", "groups_test")}
-        print(f"| {r['model']} | {acc['items_test']} | {acc['groups_test']} | {r['train_s']:.0f} |")
+        raise UserError(f"{run} has no finished mtl study (mtl/summary.json)")
     adam = summary["adam"]
-    print(f"tuning: {adam.get('trials_s', adam['tune_s']):.0f} s of trials; winner lr={adam['lr']:.3g} "
-          f"beta1={adam['beta1']:.3f} beta2={adam['beta2']:.4f}; "
-          f"whole study (time.mtl.s): {metrics.get('time.mtl.s', float('nan')):.0f} s")
+    return {"run": str(run), "config": read_json(run / "config.json", {}).get("mtl", {}),
+            "models": [{k: r.get(k) for k in ("model", "items_test", "groups_test", "train_s")}
+                       for r in summary["results"]],
+            "tuning": {"trials_s": adam.get("trials_s", adam["tune_s"]), "lr": adam["lr"], "beta1": adam["beta1"],
+                       "beta2": adam["beta2"]}, "study_s": metrics.get("time.mtl.s")}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--run", type=Path, default=None, help="a run folder with a finished mtl study")
     ap.add_argument("--no-speed", action="store_true", help="only the table of --run")
-    args = ap.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
-          f" ({torch.get_num_threads()} threads), date {time.strftime('%Y-%m-%d %H:%M')}, "
-          f"load avg {os.getloadavg()[0]:.1f}")
-    if not args.no_speed:
-        speed_table(args.batch, args.steps)
-    if args.run:
-        run_table(args.run)
 
 
-if __name__ == "__main__":
-    main()
+def run(a: argparse.Namespace) -> dict[str, Any]:
+    return {"batch": a.batch, "steps": a.steps, "speed": [] if a.no_speed else speed_rows(a.batch, a.steps),
+            "run": run_facts(a.run) if a.run else None}
+
+
+def pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f}"
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    out = []
+    for res in results:
+        if res["speed"]:
+            out += [common.table(["net", "set-up", "ms/step (wall)", "s/epoch (wall)", "s/epoch (CPU)", "load avg"],
+                                 [[r["net"], r["setup"], f"{1000 * r['step_s']:.0f}", f"{r['epoch_s']:.0f}",
+                                   f"{r['epoch_cpu_s']:.0f}", f"{r['load']:.1f}"] for r in res["speed"]]), ""]
+        if res["run"]:
+            out += run_table(res["run"])
+    return "\n".join(out)
+
+
+def run_table(f: dict[str, Any]) -> list[str]:
+    cfg, t = f["config"], f["tuning"]
+    study = "n/a" if f["study_s"] is None else f"{f['study_s']:.0f}"
+    return [f"Run {f['run']}: epochs {cfg.get('epochs')}, batch {cfg.get('batch_size')}, schedule "
+            f"{cfg.get('schedule')}, tuning {cfg.get('tune_trials')} trials x {cfg.get('tune_epochs')} epoch(s) on "
+            f"{cfg.get('tune_subset')} images.", "",
+            common.table(["model", "items test %", "groups test %", "train s"],
+                         [[r["model"], pct(r["items_test"]), pct(r["groups_test"]), f"{r['train_s']:.0f}"]
+                          for r in f["models"]]), "",
+            f"Tuning: {t['trials_s']:.0f} s of trials; winner lr={t['lr']:.3g} beta1={t['beta1']:.3f} "
+            f"beta2={t['beta2']:.4f}; whole study (time.mtl.s): {study} s.", ""]

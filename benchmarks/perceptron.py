@@ -5,20 +5,23 @@ Compared on the same data and starting weights (every variant makes the same upd
   rescan      vectorised scores per block, recomputed (B x 784 product) after each update
   gram B=..   `perceptron.fast_pass`: block scores once, an update corrects the later scores from the block's
               Gram matrix (O(B) per update); B = block size
-with 1 and 2 BLAS threads. Then the five pairs of the study (max_iter 1000) and scikit-learn's Perceptron on them.
-Usage: python benchmarks/perceptron.py [--pair 2-3] [--passes 20] [--repeats 3]"""
+with 1 and 2 BLAS threads, interleaved repeats, the best of them. Then the five pairs of the study (max_iter
+1000) and scikit-learn's Perceptron on them.
+
+  python -m benchmarks perceptron [--pair 2-3] [--passes 20] [--repeats 3] [--max-iter 1000]
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from benchmarks import common
 from mnistlab.data import load_dataset
 from mnistlab.models import perceptron as P
 from mnistlab.studies.perceptron import pair_data
@@ -61,59 +64,79 @@ def time_passes(kind: str, x: np.ndarray, y: np.ndarray, passes: int, block: int
     return statistics.median(times), updates
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
+VARIANTS = [(kind, block, threads) for kind, block in (("rescan", 256), ("gram", 64), ("gram", 128), ("gram", 256),
+                                                       ("gram", 512)) for threads in (1, 2)]
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--pair", default="2-3")
     ap.add_argument("--passes", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
-    ds = load_dataset("mnist")
-    data = (ds.train.x, ds.train.y, ds.test.x, ds.test.y)
-    a, b = (int(v) for v in args.pair.split("-"))
-    x, y = pair_data(data, a, b)[:2]
-    yf = y.astype(np.float64)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, "
-          f"date {time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f}")
-    print(f"\npair {args.pair}: {len(y)} training images, {args.passes} passes from the same start (median s/pass)\n")
-    print("| variant | BLAS threads | ms per pass | updates | speed-up vs reference |")
-    print("| --- | --- | --- | --- | --- |")
-    with threadpool_limits(1):
-        ref, ref_updates = time_passes("reference", x, yf, min(args.passes, 3))
-    _, expected = time_passes("gram", x, yf, min(args.passes, 3))
-    assert expected == ref_updates, "the fast pass must make exactly the reference's updates"
-    print(f"| reference (per-sample loop) | 1 | {1e3 * ref:.1f} | {ref_updates} (3 passes) | 1.0x |")
-    variants = [(kind, block, threads) for kind, block in (("rescan", 256), ("gram", 64), ("gram", 128),
-                                                           ("gram", 256), ("gram", 512)) for threads in (1, 2)]
-    best: dict[tuple[str, int, int], tuple[float, int]] = {}
-    for _ in range(args.repeats):  # interleaved, best of repeats: the machine is shared, load comes and goes
-        for kind, block, threads in variants:
-            with threadpool_limits(threads):
-                sec, upd = time_passes(kind, x, yf, args.passes, block)
-            if (kind, block, threads) not in best or sec < best[kind, block, threads][0]:
-                best[kind, block, threads] = (sec, upd)
-    for (kind, block, threads), (sec, upd) in best.items():
-        label = "rescan" if kind == "rescan" else f"gram B={block}"
-        print(f"| {label} | {threads} | {1e3 * sec:.2f} | {upd} | {ref / sec:.0f}x |")
+    ap.add_argument("--max-iter", type=int, default=1000, help="iterations of the five-pair study run")
 
-    print("\nthe study's five pairs, max_iter 1000 (`perceptron.train`, B=256, 1 BLAS thread), and scikit-learn\n")
-    print("| pair | iterations | train s | s per iteration | sklearn Perceptron s | sklearn epochs |")
-    print("| --- | --- | --- | --- | --- | --- |")
+
+def passes(data: tuple[np.ndarray, ...], a: argparse.Namespace) -> dict[str, Any]:
+    """One pair: the reference loop, then every variant (best of interleaved repeats)."""
+    first, second = (int(v) for v in a.pair.split("-"))
+    x, y = pair_data(data, first, second)[:2]
+    yf = y.astype(np.float64)
+    with threadpool_limits(1):
+        ref, ref_updates = time_passes("reference", x, yf, min(a.passes, 3))
+    _, expected = time_passes("gram", x, yf, min(a.passes, 3))
+    assert expected == ref_updates, "the fast pass must make exactly the reference's updates"
+
+    def trial(v: tuple[str, int, int], _rep: int) -> tuple[float, int]:
+        with threadpool_limits(v[2]):
+            return time_passes(v[0], x, yf, a.passes, v[1])
+
+    runs = common.interleaved(VARIANTS, a.repeats, trial)  # the machine is shared, load comes and goes: best of
+    rows = [{"variant": "rescan" if kind == "rescan" else f"gram B={block}", "threads": threads,
+             "s_per_pass": min(r[0] for r in rep), "updates": rep[0][1]}
+            for (kind, block, threads), rep in zip(VARIANTS, runs, strict=True)]
+    return {"pair": a.pair, "images": len(y), "reference_s": ref, "reference_updates": ref_updates, "rows": rows}
+
+
+def study(data: tuple[np.ndarray, ...], max_iter: int) -> list[dict[str, Any]]:
+    """The study's five pairs (`perceptron.train`, B=256, 1 BLAS thread) and scikit-learn on the same arrays."""
     from sklearn.linear_model import Perceptron as SkPerceptron
 
-    total = sk_total = 0.0
-    for a, b in ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9)):
-        x, y = pair_data(data, a, b)[:2]
+    rows = []
+    for first, second in PAIRS:
+        x, y = pair_data(data, first, second)[:2]
         t0 = time.perf_counter()
-        tr = P.train(x, y, max_iter=1000)
+        iters = len(P.train(x, y, max_iter=max_iter).errors)
         sec = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        sk = SkPerceptron(max_iter=1000, tol=1e-3, random_state=0).fit(x, y)
-        sk_sec = time.perf_counter() - t0
-        total, sk_total = total + sec, sk_total + sk_sec
-        print(f"| {a}-{b} | {len(tr.errors)} | {sec:.2f} | {1e3 * sec / len(tr.errors):.1f} ms | {sk_sec:.2f} | "
-              f"{sk.n_iter_} |")
-    print(f"| all five | | {total:.1f} | | {sk_total:.1f} | |")
+        sk = SkPerceptron(max_iter=max_iter, tol=1e-3, random_state=0)
+        sk_sec = common.timed(sk.fit, x, y)
+        rows.append({"pair": f"{first}-{second}", "iters": iters, "train_s": sec, "sklearn_s": sk_sec,
+                     "sklearn_epochs": int(sk.n_iter_)})
+    return rows
 
 
-if __name__ == "__main__":
-    main()
+def run(a: argparse.Namespace) -> dict[str, Any]:
+    ds = load_dataset("mnist")
+    data = (ds.train.x, ds.train.y, ds.test.x, ds.test.y)
+    return {**passes(data, a), "passes": a.passes, "repeats": a.repeats, "max_iter": a.max_iter,
+            "study": study(data, a.max_iter)}
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    out = []
+    for res in results:
+        ref = res["reference_s"]
+        rows = [["reference (per-sample loop)", 1, f"{1e3 * ref:.1f}", f"{res['reference_updates']} (3 passes)",
+                 "1.0x"]]
+        rows += [[r["variant"], r["threads"], f"{1e3 * r['s_per_pass']:.2f}", r["updates"],
+                  f"{ref / r['s_per_pass']:.0f}x"] for r in res["rows"]]
+        pairs = [[r["pair"], r["iters"], f"{r['train_s']:.2f}", f"{1e3 * r['train_s'] / r['iters']:.1f} ms",
+                  f"{r['sklearn_s']:.2f}", r["sklearn_epochs"]] for r in res["study"]]
+        pairs.append(["all five", "", f"{sum(r['train_s'] for r in res['study']):.1f}", "",
+                      f"{sum(r['sklearn_s'] for r in res['study']):.1f}", ""])
+        out += [f"Pair {res['pair']}: {res['images']} training images, {res['passes']} passes from the same start "
+                "(median s/pass)", "",
+                common.table(["variant", "BLAS threads", "ms per pass", "updates", "speed-up vs reference"], rows),
+                "", f"The study's five pairs, max_iter {res['max_iter']}, and scikit-learn:", "",
+                common.table(["pair", "iterations", "train s", "s per iteration", "sklearn Perceptron s",
+                              "sklearn epochs"], pairs), ""]
+    return "\n".join(out)

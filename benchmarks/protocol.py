@@ -5,22 +5,20 @@ the test set is never touched. Each candidate trains a fresh model with our engi
 validation accuracy is read after every epoch, so one constant-rate run also answers "how many epochs". A
 one-cycle schedule depends on its total length, so each of its epoch counts is its own run.
 
-Usage: python benchmarks/protocol.py [--models mlp_3_1,cnn_4_1,fashion_items] [--epochs 4,8] [--out FILE]
-Prints a Markdown table; --out also writes the rows as JSON."""
+  python -m benchmarks protocol [--models mlp_3_1,cnn_4_1,fashion_items] [--epochs 4,8] [--out FILE]
+
+The results file holds the rows (with per-epoch curves) under "rows", rewritten after every candidate, so a
+stopped search keeps what it ran; `mnistlab bench --protocol FILE` adds them to the peer suite's report."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from benchmarks import common
 from benchmarks.suite import MODELS
 from mnistlab.data import load_dataset, validation_split
 from mnistlab.models import registry as models
@@ -75,29 +73,30 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--epochs", default="4,8", help="one-cycle lengths to try; constant runs the longest")
     ap.add_argument("--val-size", type=int, default=5000)
-    ap.add_argument("--out", help="also write the rows (with per-epoch curves) to this JSON file")
     ap.add_argument("--threads", type=int, default=0, help="compute threads (default: all cores)")
     ap.add_argument("--no-constant", action="store_true", help="skip the constant-rate baseline run")
-    a = ap.parse_args()
+
+
+def run(a: argparse.Namespace) -> dict[str, Any]:
     configure_threads()
     if a.threads:
         torch.set_num_threads(a.threads)
+    m = common.machine()
     epochs = [int(e) for e in a.epochs.split(",")]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in a.models.split(","):
         data = load_dataset(MODELS[name])
         for cand in candidates(epochs, constant=not a.no_constant):
             rows.append(run_candidate(name, data, cand, a.val_size))
-            if a.out:
-                Path(a.out).write_text(json.dumps(rows, indent=1))
-    print(f"date {time.strftime('%Y-%m-%d %H:%M')}, validation slice {a.val_size} of train (seed 0)")
-    print(table(rows))
+            # what ran so far, in case the search is stopped (common.main writes the whole file at the end)
+            common.write_results("protocol", {"val_size": a.val_size, "rows": rows}, a.out, "partial", m)
+    return {"val_size": a.val_size, "rows": rows}
 
 
-if __name__ == "__main__":
-    main()
+def render(results: list[dict[str, Any]]) -> str:
+    rows = [r for res in results for r in res["rows"]]
+    return f"Validation slice {results[0]['val_size']} of train (seed 0).\n\n{table(rows)}"

@@ -134,7 +134,9 @@ def floor_table(res: dict[str, Any]) -> list[str]:
 
 def profile_tables(res: dict[str, Any]) -> list[str]:
     lines: list[str] = []
-    for m, rows in res.get("profile", {}).items():
+    profiles = res.get("profile", {})
+    for m in [m for m in res["plan"]["models"] if m in profiles] + sorted(set(profiles) - set(res["plan"]["models"])):
+        rows = profiles[m]  # in the plan's order: results.json stores the models sorted
         lines += [f"*{NAMES[m]}*, ours default, one training step of 128:", "",
                   "| operator | ms per step (self) | share of the step | calls per step |", "| --- | --- | --- | --- |"]
         lines += [f"| `{r['op']}` | {r['ms_per_step']:.2f} | {100 * r['share']:.0f}% | {r['calls_per_step']:.0f} |"
@@ -160,8 +162,21 @@ def study_times_table(times: dict[str, dict[str, float]]) -> list[str]:
 
 def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]] | None = None,
            protocol: list[dict[str, Any]] | None = None, checks: list[dict[str, Any]] | None = None) -> str:
-    mc, plan = res["machine"], res["plan"]
-    out = [SECTION, "", f"`{command}`, {mc['date']}, {mc.get('bench_wall_s', 0) / 60:.0f} min wall time.",
+    """The whole section `mnistlab bench --write-docs` writes: heading, the report, how to reproduce it."""
+    lines = [SECTION, "", *_lines(res, command, times, protocol, checks, 3), *REPRODUCE]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def body(res: dict[str, Any], command: str, level: int = 3) -> str:
+    """The report alone (no section heading, no reproduce lines), its headings at `level`: for a marked block of
+    docs/BENCHMARKS.md inside a section of its own."""
+    return "\n".join(_lines(res, command, None, None, None, level)).rstrip() + "\n"
+
+
+def _lines(res: dict[str, Any], command: str, times: dict[str, dict[str, float]] | None,
+           protocol: list[dict[str, Any]] | None, checks: list[dict[str, Any]] | None, level: int) -> list[str]:
+    mc, plan, h = res["machine"], res["plan"], "#" * level + " "
+    out = [f"`{command}`, {mc['date']}, {mc.get('bench_wall_s', 0) / 60:.0f} min wall time.",
            f"Machine: {mc['cpu']}, {mc['cores']} cores ({mc['threads']} compute threads)"
            f"{', GPU ' + mc['gpu'] if mc.get('gpu') else ''}, "
            f"Python {mc['python']}, torch {mc['torch']}, numpy {mc['numpy']}"
@@ -176,39 +191,41 @@ def render(res: dict[str, Any], command: str, times: dict[str, dict[str, float]]
         out += ["Measured matmul peak (square matmuls of 1024, 2048, 4096, best of 3 each): " + ", ".join(
             f"{k} {v:,.0f} GFLOP/s" for k, v in res["peak"].items()) + ".", ""]
     if res["trials"]:
-        out += ["### Summary", "", *summary_table(res), "### Every runner and switch", ""]
+        out += [h + "Summary", "", *summary_table(res), h + "Every runner and switch", ""]
         for m in plan["models"]:
             out += throughput_table(res, m)
     if checks:
         out += check_section(checks)
     if res.get("tta"):
-        out += ["### Time to accuracy", "", "Full training set, test accuracy after every epoch, wall time from "
+        out += [h + "Time to accuracy", "", "Full training set, test accuracy after every epoch, wall time from "
                 "the start of training (evaluation included) to the first epoch at or above the target; seed 0, "
                 "our default settings against Keras fit fp32.", "", *tta_table(res)]
     if res.get("profile") or res.get("bandwidth_gbs"):
-        out += ["### Where the time goes", "", *floor_table(res), *profile_tables(res)]
+        out += [h + "Where the time goes", "", *floor_table(res), *profile_tables(res)]
     if protocol:
         from benchmarks.protocol import table
 
         dates = sorted({r.get("date", "") for r in protocol} - {""})
         when = (f", {dates[0]} to {dates[-1]}" if dates else "") + (
             f", {protocol[0]['threads']} thread(s)" if "threads" in protocol[0] else "")
-        out += ["### Protocol search (validation slice)", "", f"`benchmarks/protocol.py`{when}: each candidate "
+        out += [h + "Protocol search (validation slice)", "", f"`benchmarks/protocol.py`{when}: each candidate "
                 "trains a fresh model on training images minus a seeded 5,000-image validation slice, validation "
                 "accuracy after every epoch (the test set is not used). One-cycle counts only at its last epoch. "
                 "Train seconds share the machine's load noted above.", "", table(protocol), ""]
     if times:
-        out += ["### The full study", "", *study_times_table(times)]
+        out += [h + "The full study", "", *study_times_table(times)]
     if res.get("notes"):
         out += ["Notes:", "", *[f"- {n}" for n in res["notes"]], ""]
-    out += ["### Reproduce", "", "```bash", "make bench ARGS=--write-docs          # everything above (installs "
+    return out
+
+
+REPRODUCE = ["### Reproduce", "", "```bash", "make bench ARGS=--write-docs          # everything above (installs "
             "TensorFlow into benchmarks/.keras-venv once)", ".venv/bin/mnistlab bench --quick       # a few minutes, "
             "no compile / Keras bf16 / time-to-accuracy", ".venv/bin/mnistlab bench --threads 1   # one compute "
             "thread for every runner (steadier on a shared machine)",
-            ".venv/bin/mnistlab bench --from-results benchmarks/out/<time>/results.json --study-times "
-            "cpu=runs/full-s0 --write-docs", ".venv/bin/python benchmarks/protocol.py --models mlp_3_1 "
+            ".venv/bin/mnistlab bench --from-results benchmarks/results/<date>-<machine>/peers/results.json "
+            "--study-times cpu=runs/full-s0 --write-docs", ".venv/bin/python -m benchmarks protocol --models mlp_3_1 "
             "--epochs 4,8   # epochs / schedule search on the validation slice", "```", ""]
-    return "\n".join(out).rstrip() + "\n"
 
 
 def _noisy(mc: dict[str, Any]) -> list[str]:
@@ -260,6 +277,6 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 def write_docs(doc: Path, section: str) -> None:
     """Replace our section of docs/BENCHMARKS.md (from its heading to the next '## ' heading) with `section`."""
-    from mnistlab.bench import replace_section
+    from benchmarks.docs import replace_section
 
     replace_section(doc, SECTION, section)

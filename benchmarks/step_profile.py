@@ -7,28 +7,31 @@ measured matmul peak (in the precision the step runs), and the optimiser's traff
 read, 3 written) at the bandwidth of one large tensor copy, a reference rather than a floor: fused Adam's several
 streams can beat a single copy.
 
-  python benchmarks/step_profile.py [--steps 10] [--threads 1] [--out FILE.json]
+  python -m benchmarks step_profile [--steps 10] [--threads 1] [--out FILE.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python benchmarks/step_profile.py`, the form in use before `python -m benchmarks`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from floor import flops
+from benchmarks import common
+from benchmarks.floor import flops
+from benchmarks.torch_peers import copy_bandwidth, matmul_peak
 from mnistlab.hardware import prepare_cpu, resolve_precision
 from mnistlab.models import param_count
 from mnistlab.models.registry import create
 from mnistlab.train import AMP_DTYPES, TrainSpec, make_optimizer
-from torch_peers import copy_bandwidth, matmul_peak
 
 FAMILIES = {"mlp_3_1": 128, "cnn_4_1": 128, "fashion_items": 256}  # model -> the study's batch size
 GROUPS = (  # (group, op-name fragments), first match wins
@@ -79,38 +82,41 @@ def profile_steps(name: str, batch: int, steps: int) -> dict[str, object]:
             "step_s": wall, "self_cpu_s": groups}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default="")
-    a = ap.parse_args()
+    ap.add_argument("--models", default=",".join(FAMILIES), help="comma list of " + ", ".join(FAMILIES))
+    ap.add_argument("--sizes", default="1024,2048,4096", help="matmul sizes of the peak probe (smaller: faster, "
+                    "lower peak)")
+
+
+def run(a: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(a.threads)
     prepare_cpu()
     precision = resolve_precision("auto", torch.device("cpu"))
-    peak = matmul_peak(AMP_DTYPES.get(precision, torch.float32), "cpu")  # GFLOP/s in the step's precision
+    sizes = tuple(int(n) for n in a.sizes.split(","))
+    peak = matmul_peak(AMP_DTYPES.get(precision, torch.float32), "cpu", sizes)  # GFLOP/s in the step's precision
     bandwidth = copy_bandwidth("cpu")  # GB/s, read + write
     rows = []
-    for name, batch in FAMILIES.items():
+    for name in a.models.split(","):
+        batch = FAMILIES[name]
         row = profile_steps(name, batch, a.steps)
         row["compute_floor_s"] = flops(name, True) * batch / (peak * 1e9)
         row["adam_at_copy_s"] = 7 * 4 * int(row["params"]) / (bandwidth * 1e9)  # 4 tensors read, 3 written
         rows.append(row)
-    print(f"{a.threads} thread(s), {precision}: matmul peak {peak:,.0f} GFLOP/s, copy {bandwidth:,.1f} GB/s")
+    # the fields of benchmarks/results/2026-12-03-xeon-amx/step_profile.json
+    return {"threads": a.threads, "precision": precision, "peak_gflops": peak, "copy_gbs": bandwidth,
+            "date": time.strftime("%Y-%m-%d"), "rows": rows}
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    """Milliseconds per step: the whole step, self CPU time per op group, the two floors."""
     names = [g for g, _ in GROUPS] + ["other"]
-    head = " | ".join(f"{g} ms" for g in names)
-    print(f"| model | step ms | {head} | compute floor ms | Adam traffic at copy speed ms |")
-    print("| --- " * (len(names) + 4) + "|")
-    for r in rows:
-        cells = " | ".join(f"{1000 * r['self_cpu_s'].get(g, 0.0):.1f}" for g in names)  # type: ignore[union-attr]
-        print(f"| {r['model']} (batch {r['batch']}) | {1000 * r['step_s']:.1f} | {cells} | "
-              f"{1000 * r['compute_floor_s']:.1f} | {1000 * r['adam_at_copy_s']:.1f} |")
-    if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps({"threads": a.threads, "precision": precision, "peak_gflops": peak,
-                                           "copy_gbs": bandwidth, "date": time.strftime("%Y-%m-%d"),
-                                           "rows": rows}, indent=1) + "\n")
+    rows = [[f"{common.NAMES.get(r['model'], r['model'])} ({r['batch']})", f"{1000 * r['step_s']:.1f}",
+             *(f"{1000 * r['self_cpu_s'].get(g, 0.0):.1f}" for g in names), f"{1000 * r['compute_floor_s']:.1f}",
+             f"{1000 * r['adam_at_copy_s']:.1f}"] for res in results for r in res["rows"]]
+    return common.table(["model (batch)", "step ms", *names, "compute floor", "Adam traffic at copy speed"], rows)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(common.main(sys.modules[__name__]))

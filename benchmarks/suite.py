@@ -2,13 +2,13 @@
 
 Throughput trials are interleaved (repeat 1 of every runner of every model, then repeat 2, ...) so that a slow
 phase of the shared machine hits every runner alike; the report takes medians over repeats. Results are written
-to results.json after every trial (atomically), so a killed run keeps what it measured."""
+to results.json after every trial (atomically), so a killed run keeps what it measured; the machine record
+(benchmarks/common.py) is under "machine", and again under "bench" as in every results file."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks import keras_env, torch_peers
+from benchmarks import common, keras_env, torch_peers
 from mnistlab.data import load_dataset
 from mnistlab.log import log
 from mnistlab.runs import atomic_write_json
@@ -56,33 +56,28 @@ def quick() -> Plan:
 
 
 def machine() -> dict[str, Any]:
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": model or platform.processor(), "cores": cores, "gpu": gpu, "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
-            "threads": torch.get_num_threads(), "loadavg_start": os.getloadavg()[0]}
+    """The machine record (benchmarks/common.py) with the 1-minute load at the start, which report.py prints."""
+    m = common.machine()
+    return {**m, "loadavg_start": m["load_before"][0]}
 
 
 class Suite:
     """Runs a Plan into `out` (results.json, the .npz files the Keras peer reads)."""
 
-    def __init__(self, plan: Plan, out: Path) -> None:
+    def __init__(self, plan: Plan, out: Path, command: str = "mnistlab bench") -> None:
         self.plan, self.out = plan, out
         out.mkdir(parents=True, exist_ok=True)
-        self.results: dict[str, Any] = {"plan": asdict(plan), "machine": machine(), "peak": {}, "flops": {},
-                                        "trials": [], "tta": [], "profile": {}, "notes": []}
+        mc = machine()
+        self.results: dict[str, Any] = {"plan": asdict(plan), "machine": mc, "peak": {}, "flops": {},
+                                        "trials": [], "tta": [], "profile": {}, "notes": [], "command": command,
+                                        "bench": {"benchmark": "peers", "command": command, "machine": mc}}
         self.data = {name: load_dataset(name) for name in sorted(set(MODELS[m] for m in plan.models))}
         self._keras: Path | None = None
         self._keras_error = ""  # why the Keras peer cannot run, once found out
 
     def save(self) -> None:
         self.results["machine"]["loadavg_end"] = os.getloadavg()[0]
+        self.results["machine"]["load_after"] = list(os.getloadavg())
         atomic_write_json(self.out / "results.json", self.results)
 
     def note(self, text: str) -> None:

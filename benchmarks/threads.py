@@ -1,20 +1,22 @@
 """Training throughput of MLP 3.1 and CNN 4.1 (bf16 autocast, channels_last for the CNN, batch 128, fused Adam)
-with 1 and 2 torch threads: 3 interleaved repeats, medians of wall-clock images/s, and the load average. Shows
-what OpenMP threads beyond the free cores cost on a shared machine (docs/BENCHMARKS.md, issue 4).
+with 1 and 2 torch threads: interleaved repeats, medians of wall-clock images/s, and the load average. Shows
+what OpenMP threads beyond the free cores cost on a shared machine (docs/BENCHMARKS.md).
 
-  python benchmarks/threads.py [--repeats 3]
+  python -m benchmarks threads [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
+import sys
 import time
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from benchmarks import common
 from mnistlab.models.registry import create
 
 STEPS = {"mlp_3_1": 40, "cnn_4_1": 15}  # timed steps per trial (about the same seconds for both)
@@ -44,20 +46,21 @@ def images_per_s(name: str, threads: int, batch: int = 128) -> float:
     return STEPS[name] * batch / steps(STEPS[name])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--repeats", type=int, default=3)
-    a = ap.parse_args()
-    print(f"load average before: {os.getloadavg()}")
-    results: dict[tuple[str, int], list[float]] = {}
-    for _ in range(a.repeats):
-        for name in STEPS:
-            for threads in (1, 2):
-                results.setdefault((name, threads), []).append(images_per_s(name, threads))
-    print(f"load average after: {os.getloadavg()}")
-    for (name, threads), v in results.items():
-        print(f"{name} {threads} thread(s): {statistics.median(v):.0f} img/s wall (runs: {[round(r) for r in v]})")
 
 
-if __name__ == "__main__":
-    main()
+def run(a: argparse.Namespace) -> dict[str, Any]:
+    settings = [(name, threads) for name in STEPS for threads in (1, 2)]
+    runs = common.interleaved(settings, a.repeats, lambda s, _rep: images_per_s(*s),
+                              lambda s, rep, v: print(f"[{rep + 1}] {s[0]} {s[1]} thread(s): {v:.0f} img/s",
+                                                      file=sys.stderr))
+    rows = [{"model": name, "threads": threads, "images_per_s": statistics.median(v), "runs": v}
+            for (name, threads), v in zip(settings, runs, strict=True)]
+    return {"repeats": a.repeats, "rows": rows}
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    rows = [[common.NAMES.get(r["model"], r["model"]), r["threads"], f"{r['images_per_s']:,.0f}",
+             ", ".join(f"{v:,.0f}" for v in r["runs"])] for res in results for r in res["rows"]]
+    return common.table(["model", "threads", "images/s (median)", "runs"], rows)

@@ -4,27 +4,28 @@ process on 1 thread. Training steps (forward, loss, backward, fused Adam) at the
 this CPU (`use_bf16("auto")`), channels_last for conv nets; images per second of all models together, medians
 of interleaved repeats. Run it on a quiet machine: the question is what the two cores give, not the load.
 
-  python benchmarks/workers.py [--models mlp_3_1,cnn_4_1,fashion_items,mtl] [--repeats 3]
+  python -m benchmarks workers [--models mlp_3_1,cnn_4_1,fashion_items,mtl] [--repeats 3] [--seconds 12]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 import torch
 
+from benchmarks import common
+
 BATCH = {"mlp_3_1": 128, "cnn_4_1": 128, "fashion_items": 256, "mtl": 256}  # the studies' batch sizes (full)
-SECONDS = 12.0  # timed seconds per trial, after two warm-up steps
+SECONDS = 12.0  # timed seconds per trial, after two warm-up steps (--seconds)
 
 
-def trial(name: str, threads: int) -> float:
+def trial(name: str, threads: int, seconds: float = SECONDS) -> float:
     """Images per second of training steps of `name` with `threads` torch threads, in this process."""
     import torch.nn.functional as F
 
@@ -53,51 +54,50 @@ def trial(name: str, threads: int) -> float:
 
     step(), step()
     steps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < SECONDS:
+    while time.perf_counter() - t0 < seconds:
         step()
         steps += 1
     return steps * batch / (time.perf_counter() - t0)
 
 
-def spawn(name: str, threads: int) -> subprocess.Popen[str]:
-    code = f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import workers; " \
-           f"print(workers.trial({name!r}, {threads}))"
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+def spawn(name: str, threads: int, seconds: float) -> subprocess.Popen[str]:
+    code = f"from benchmarks import workers; print(workers.trial({name!r}, {threads}, {seconds}))"
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=common.ROOT,
                             env={**os.environ, "OMP_NUM_THREADS": str(threads)})
 
 
-def together(name: str, procs: int, threads: int) -> float:
+def together(name: str, procs: int, threads: int, seconds: float) -> float:
     """Sum of images/s of `procs` processes training `name` at once, `threads` threads each."""
-    running = [spawn(name, threads) for _ in range(procs)]
+    running = [spawn(name, threads, seconds) for _ in range(procs)]
     return sum(float(p.communicate()[0].strip().splitlines()[-1]) for p in running)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+SETUPS = {"one": (1, 2), "two": (2, 1)}  # name -> (processes, threads each)
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--models", default="mlp_3_1,cnn_4_1,fashion_items,mtl")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", default="", help="also write the raw results here (JSON)")
-    args = ap.parse_args()
-    models = args.models.split(",")
-    raw: dict[str, dict[str, list[float]]] = {m: {"one": [], "two": []} for m in models}
+    ap.add_argument("--seconds", type=float, default=SECONDS, help="timed seconds per trial")
+
+
+def run(a: argparse.Namespace) -> dict[str, Any]:
+    models = a.models.split(",")
+    settings = [(m, setup) for m in models for setup in SETUPS]
     load = [os.getloadavg()[0]]
-    for _ in range(args.repeats):  # interleaved: every set-up once per repeat
-        for m in models:
-            raw[m]["one"].append(together(m, 1, 2))
-            raw[m]["two"].append(together(m, 2, 1))
+    runs = common.interleaved(settings, a.repeats, lambda s, _rep: together(s[0], *SETUPS[s[1]], a.seconds))
     load.append(os.getloadavg()[0])
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{time.strftime('%Y-%m-%d %H:%M')}, load average {load[0]:.1f} at start, {load[1]:.1f} at end, "
-          f"{args.repeats} repeats of {SECONDS:.0f} s")
-    print("| model | batch | 1 model x 2 threads, img/s | 2 models x 1 thread, img/s (sum) | ratio |")
-    print("| --- | --- | --- | --- | --- |")
-    for m in models:
-        one, two = statistics.median(raw[m]["one"]), statistics.median(raw[m]["two"])
-        print(f"| {m} | {BATCH.get(m, 128)} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x |")
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"raw": raw, "load": load, "seconds": SECONDS}, f, indent=1)
+    raw: dict[str, dict[str, list[float]]] = {m: {} for m in models}
+    for (m, setup), r in zip(settings, runs, strict=True):
+        raw[m][setup] = r
+    return {"raw": raw, "load": load, "seconds": a.seconds, "repeats": a.repeats}
 
 
-if __name__ == "__main__":
-    main()
+def render(results: list[dict[str, Any]]) -> str:
+    rows = []
+    for res in results:
+        for m, r in res["raw"].items():
+            one, two = statistics.median(r["one"]), statistics.median(r["two"])
+            rows.append([m, BATCH.get(m, 128), f"{one:,.0f}", f"{two:,.0f}", f"{two / one:.2f}x"])
+    return common.table(["model", "batch", "1 model x 2 threads, img/s", "2 models x 1 thread, img/s (sum)",
+                         "ratio"], rows)

@@ -96,7 +96,7 @@ def test_keras_models_match_ours_parameter_for_parameter() -> None:
 
 
 def test_replace_section_swaps_one_section_and_appends_a_missing_one(tmp_path: Path) -> None:
-    from mnistlab.bench import replace_section
+    from benchmarks.docs import replace_section
 
     doc = tmp_path / "doc.md"
     doc.write_text("# T\n\n## A\nold a\n\n## B\nb\n")

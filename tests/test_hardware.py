@@ -158,3 +158,30 @@ def test_cuda_steps_do_not_synchronise(tiny):
             torch.cuda.set_sync_debug_mode(0)
         counts.append(sum("synchroniz" in str(w.message) for w in seen))
     assert counts[0] == counts[1], counts
+
+
+# ---------------------------------------------------------------- denormals in every thread
+_FLUSH_PROBE = """
+import torch
+torch.set_num_threads(2)
+if {pool_first}:
+    (torch.rand(1 << 22) * 2).sum()  # the OpenMP workers start here, before mnistlab is imported
+from mnistlab import hardware, train  # noqa: F401
+(torch.rand(1 << 22) * 2).sum()  # data loading and model init start the workers in a run
+print(hardware.prepare_cpu()["flush_denormal_all_threads"])
+"""
+
+
+@pytest.mark.skipif(not torch.set_flush_denormal(True), reason="no denormal flushing on this CPU")
+@pytest.mark.parametrize("pool_first, flushed", [(False, "True"), (True, "False")])
+def test_denormals_are_flushed_in_every_thread_when_mnistlab_comes_first(pool_first, flushed):
+    """set_flush_denormal holds in the calling thread and in workers started after it: mnistlab sets it at import,
+    so a run's workers flush (2-thread epochs stayed flat, docs/BENCHMARKS.md). Workers started before the import
+    do not, and prepare_cpu says so; that second case also shows the check can fail."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _FLUSH_PROBE.format(pool_first=pool_first)], capture_output=True,
+                         text=True, check=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == flushed
+    assert ("worker threads started before mnistlab" in out.stderr + out.stdout) == pool_first

@@ -4,13 +4,11 @@ keys and contracts do), plus the helpers they share."""
 from pathlib import Path
 
 import pytest
-import torch
 
 from mnistlab import config
 from mnistlab.models import param_count
 from mnistlab.models.registry import create
-from mnistlab.runs import RunDir, read_json
-from mnistlab.studies import cnn as cnn_study
+from mnistlab.runs import read_json
 from mnistlab.studies import mlp as mlp_study
 from mnistlab.studies import nets as N
 from mnistlab.train import Classification, evaluate, safe_load
@@ -84,22 +82,6 @@ def test_summaries_tables_and_figures(run_dir: Path) -> None:
             assert (run_dir / study / png).with_suffix(".svg").is_file()
     events = (run_dir / "metrics.jsonl").read_text()
     assert '"model": "4_2_deep"' in events and '"model": "3_2_depth7"' in events
-
-
-def test_trained_4_1_loads_the_run_model_or_trains_it(run_dir: Path, tmp_path: Path) -> None:
-    cfg = config.build("smoke")
-    model = cnn_study.trained_4_1(cfg, RunDir(run_dir))
-    saved = safe_load(run_dir / "cnn" / "4_1" / "model.pt")
-    assert not model.training and all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
-    fresh = RunDir(tmp_path)
-    model = cnn_study.trained_4_1(cfg, fresh)
-    assert (tmp_path / "cnn" / "4_1" / "model.pt").is_file() and param_count(model) == 227_306
-
-
-def test_trained_3_1_loads_the_run_model(run_dir: Path) -> None:
-    model = mlp_study.trained_3_1(config.build("smoke"), RunDir(run_dir))
-    saved = safe_load(run_dir / "mlp" / "3_1" / "model.pt")
-    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
 
 
 def test_aggregate_over_seeds() -> None:

@@ -71,7 +71,7 @@ def _perceptron_run(tmp_path: Path, train: dict[str, float], test: dict[str, flo
                     f"perceptron.{p}.sklearn.train_acc": sk_train, f"perceptron.{p}.sklearn.test_acc": test[p]}
     table = [{"pair": p, "n_train": 12000, "n_test": 2000} for p in train]
     return _run(tmp_path, metrics, {"perceptron": {"table": table}},
-                {"perceptron": {"pairs": ",".join(train), "max_iter": 300, "subset": 0}},
+                {"perceptron": {"pairs": list(train), "max_iter": 300, "subset": 0}},
                 {"perceptron": ["errors", "weights"]})
 
 
@@ -116,7 +116,7 @@ def _mtl_run(tmp_path: Path, single: tuple[float, float], heads: dict[float, tup
     if seeds > 1:
         m |= {f"{k}.std": sd for k in list(m) if k.endswith("test_acc")}
         m |= {f"{k}.n": seeds for k in list(m) if k.endswith("test_acc")}
-    config = {"mtl": {"lambdas": ",".join(f"{lam:g}" for lam in heads), "subset": 0, "lr": 1e-3, "beta1": 0.9,
+    config = {"mtl": {"lambdas": list(heads), "subset": 0, "lr": 1e-3, "beta1": 0.9,
                       "beta2": 0.999}}
     return _run(tmp_path, m, {"mtl": {"adam": {"tuned": False}}}, config, {"mtl": ["lambda_sweep"]}, seeds)
 

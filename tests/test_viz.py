@@ -152,23 +152,25 @@ def test_example_digits_are_checked():
     bad = Dataset("mnist", Split(x, good), Split(x, np.roll(good, 1)))
     with pytest.raises(DataError, match="test image 1"):
         study.example_digits(bad, [2, 9])
-    with pytest.raises(ConfigError):
-        study.parse_classes("2,3")
+    from mnistlab import config
+
+    with pytest.raises(ConfigError, match=r"viz\.dream_classes must be 2 or 9, got 3"):  # no example digit for 3
+        config.build("smoke", ["viz.dream_classes=2,3"])
 
 
 def test_viz_study_smoke_end_to_end(tmp_path, mnist):
-    """Reuses a CNN 4.1 found in the run folder (random weights here); the missing MLP 3.1 is trained (by the
-    mlp study's helper, into mlp/3_1)."""
+    """`mnistlab run viz` in an empty folder: the runner first runs the cnn and mlp studies it NEEDS (saying
+    why), then viz loads their CNN 4.1 and MLP 3.1."""
     out = tmp_path / "run"
-    (out / "cnn" / "4_1").mkdir(parents=True)
-    torch.manual_seed(0)
-    torch.save(create("cnn_4_1").state_dict(), out / "cnn" / "4_1" / "model.pt")
     res = run_cli("run", "viz", "--profile", "smoke", "--out", str(out), "--no-deliverables")
     assert res.returncode == 0, res.stderr[-2000:]
+    for prerequisite in ("mlp", "cnn"):
+        assert f"[{prerequisite}] not done in {out}: running it first (viz needs it)" in res.stderr
+        assert (out / prerequisite / ".done").is_file()
+    assert res.stderr.index("[mlp] starting") < res.stderr.index("[cnn] starting") < res.stderr.index("[viz] starting")
     summary = json.loads((out / "viz" / "summary.json").read_text())
-    assert summary["models"]["cnn_4_1"]["how"] == "reused"
-    assert summary["models"]["independent"]["how"] == "trained"
-    assert (out / "mlp" / "3_1" / "model.pt").is_file()
+    assert summary["models"]["cnn_4_1"]["how"] == summary["models"]["independent"]["how"] == "reused"
+    assert f"[viz] loaded cnn_4_1 from {out / 'cnn' / '4_1' / 'model.pt'}" in res.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     for c in (2, 9):
         for kind in ("noise", "real"):
@@ -294,15 +296,15 @@ def test_dream_kinds_and_deepdream_layers_come_from_the_config():
     assert recipes.dream_kinds(VizConfig(dream_param="pixel")) == {"noise": "pixel", "noise_pca": "pca",
                                                                    "real": "real"}
     assert recipes.dream_kinds(VizConfig(dream_both=False)) == {"noise": "pca", "real": "real"}
-    assert recipes.parse_layers("conv2, conv3") == ["conv2", "conv3"] and recipes.parse_layers("") == []
+    assert recipes.check_layers(["conv2", "conv3"]) == ["conv2", "conv3"] and recipes.check_layers([]) == []
     with pytest.raises(ConfigError, match="conv4"):
-        recipes.parse_layers("conv4")
+        recipes.check_layers(["conv2", "conv4"])
 
 
 def test_report_states_what_classic_deepdream_did_from_the_numbers():
     """The report's DeepDream sentence is built from the study's table: gains and ink shares as ranges per
     layer, the stroke claim only when the numbers carry it, and each dream a model reads as another digit."""
-    from mnistlab.deliverables.sections import insight
+    from mnistlab.deliverables.sections.viz import _deepdream
 
     def row(digit, image, pred_cnn, pred_ind, **more):
         return {"digit": digit, "image": image, "pred_cnn": pred_cnn, "pred_independent": pred_ind, **more}
@@ -310,7 +312,7 @@ def test_report_states_what_classic_deepdream_did_from_the_numbers():
     table = [row(2, "start", 2, 2, band_area=0.44), row(9, "start", 9, 9, band_area=0.33),
              row(2, "conv3", 6, 2, energy_gain=1.7, near_strokes=0.66),
              row(9, "conv3", 0, 0, energy_gain=2.08, near_strokes=0.38)]
-    got = insight._deepdream({"layers": ["conv3"], "sizes": [14, 20, 28], "steps_per_octave": 20,
+    got = _deepdream({"layers": ["conv3"], "sizes": [14, 20, 28], "steps_per_octave": 20,
                               "table": table}, "MLP 3.1")
     assert got["dd_gain"] == "the energy of conv3 1.7 to 2.1-fold" and got["dd_near"] == "38% to 66% (conv3)"
     assert got["dd_band"] == "33% to 44%" and got["dd_sizes"] == "14, 20 and 28"
@@ -318,7 +320,7 @@ def test_report_states_what_classic_deepdream_did_from_the_numbers():
     assert (got["dd_kept_cnn"], got["dd_kept_indep"], got["dd_n"]) == ("0", "1", "2")
     assert got["dd_changed"] == ("CNN 4.1 reads the conv3 dream of the 2 as a 6 and both read the conv3 dream of "
                                  "the 9 as a 0")
-    assert insight._deepdream({}, "MLP 3.1") == {"has_dd": False}  # a run from before classic DeepDream
+    assert _deepdream({}, "MLP 3.1") == {"has_dd": False}  # a run from before classic DeepDream
 
 
 def test_kernel_stats_tell_contrast_from_ink_and_smooth_from_rough():

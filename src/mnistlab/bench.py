@@ -1,159 +1,26 @@
-"""`mnistlab bench`: throughput and time-to-accuracy against the peers (Keras fit, a DataLoader loop).
+"""`mnistlab bench`: the peer suite of the repository's benchmarks/ folder (throughput and time-to-accuracy against
+Keras fit and a DataLoader loop), the same as `python -m benchmarks peers`; its flags: benchmarks/peers.py.
 
-The measuring code lives in the repository's benchmarks/ folder (it installs TensorFlow into a venv of its own,
-which a package should never do); this module is its command line. Examples:
-
-  mnistlab bench --quick                      # a few minutes: every model, the main switches and peers
-  mnistlab bench --write-docs                 # the full benchmark, then docs/BENCHMARKS.md's section from it
-  mnistlab bench --from-results benchmarks/out/X/results.json --write-docs   # re-render only
-  mnistlab bench --phases throughput --models cnn_4_1 --peers keras --repeats 5
-"""
+The measuring code stays outside the package (it installs TensorFlow into a venv of its own, which a package
+should never do), so this needs a source checkout with the package installed (pip install -e .)."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import time
-from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
 from mnistlab.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]  # the source checkout (editable install)
-DOC = ROOT / "docs" / "BENCHMARKS.md"
-
-
-def _parser() -> argparse.ArgumentParser:
-    from mnistlab.errors import ArgumentParser
-
-    p = ArgumentParser(prog="mnistlab bench", description="Throughput and time-to-accuracy against Keras fit and a "
-                "per-sample DataLoader loop, with our engine's fast-path switches on and off.")
-    p.add_argument("--quick", action="store_true", help="a few minutes: small budgets, 2 repeats, no compile/TTA")
-    p.add_argument("--out", help="folder for results.json and report.md (default benchmarks/out/<time>)")
-    p.add_argument("--models", help="comma list of mlp_3_1, cnn_4_1, fashion_items")
-    p.add_argument("--variants", help="comma list of our switches: default, fp32, unfused Adam, channels-last, "
-                   "compile, 1 thread ('none' = no our-engine rows)")
-    p.add_argument("--peers", help="comma list of dataloader, keras, keras-bf16 ('none' = no peers)")
-    p.add_argument("--phases", help="comma list of peak, throughput, tta, profile")
-    for name, text in (("images", "training images per throughput epoch"), ("repeats", "interleaved repeats"),
-                       ("timed-epochs", "timed epochs after the warm-up epoch"),
-                       ("max-epochs", "time-to-accuracy gives up after this many epochs"),
-                       ("threads", "compute threads for every runner (default: all cores)")):
-        p.add_argument(f"--{name}", type=int, help=text)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
-    p.add_argument("--no-install", action="store_true", help="never install TensorFlow; skip Keras if missing")
-    p.add_argument("--write-docs", action="store_true", help=f"replace our section of {DOC.name} with the report")
-    p.add_argument("--from-results", metavar="JSON[,JSON]", help="render earlier results.json files instead of "
-                   "measuring; several (e.g. a throughput run and a time-to-accuracy run) are merged")
-    p.add_argument("--protocol", metavar="JSON[,JSON]", help="add benchmarks/protocol.py --out files (the epochs / "
-                   "schedule search on the validation slice) to the report")
-    p.add_argument("--checks", metavar="JSON[,JSON]", help="results.json of extra runs to show apart as "
-                   "cross-checks (their own budgets; never pooled with the main tables)")
-    p.add_argument("--note", action="append", default=[], help="a sentence to print with the report (repeatable)")
-    p.add_argument("--study-times", action="append", default=[], metavar="LABEL=RUN_DIR",
-                   help="add a run's per-study wall times (metrics.json time.<study>.s) to the report; repeatable")
-    return p
-
-
-def _benchmarks() -> Any:
-    if not (ROOT / "benchmarks" / "suite.py").is_file():
-        raise UserError("mnistlab bench needs the repository's benchmarks/ folder: run it from a source checkout "
-                        "(pip install -e .)")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from benchmarks import report, suite
-
-    return suite, report
-
-
-def _plan(a: argparse.Namespace, suite: Any) -> Any:
-    plan = suite.quick() if a.quick else suite.full()
-    known = {"models": list(suite.MODELS), "variants": list(suite.torch_peers.VARIANTS),
-             "peers": ["dataloader", "keras", "keras-bf16"], "phases": list(suite.PHASES)}
-    for key, allowed in known.items():
-        raw = getattr(a, key)
-        if raw is None:
-            continue
-        items = [] if raw.strip() == "none" else [s.strip() for s in raw.split(",") if s.strip()]
-        bad = [s for s in items if s not in allowed]
-        if bad:
-            raise UserError(f"--{key}: unknown {', '.join(bad)}; choose from {', '.join(allowed)}")
-        setattr(plan, key, items)
-    for f in fields(plan):
-        value = getattr(a, f.name, None)
-        if f.type in ("int", int) and value is not None:
-            if value <= 0:
-                raise UserError(f"--{f.name.replace('_', '-')} must be > 0, got {value}")
-            setattr(plan, f.name, value)
-    if plan.images < 128:
-        raise UserError("--images must be at least one batch (128)")
-    plan.device = a.device or plan.device
-    plan.install = not a.no_install
-    return plan
-
-
-def _study_times(items: list[str]) -> dict[str, dict[str, float]]:
-    times: dict[str, dict[str, float]] = {}
-    for item in items:
-        label, _, folder = item.rpartition("=") if "=" in item else (Path(item).name, "", item)
-        path = Path(folder) / "metrics.json"
-        if not path.is_file():
-            raise UserError(f"--study-times: {path} not found (a finished `mnistlab run` folder is needed)")
-        metrics = json.loads(path.read_text())
-        times[label] = {k.split(".")[1]: float(v) for k, v in metrics.items()
-                        if k.startswith("time.") and k.endswith(".s") and k.count(".") == 2}
-    return times
 
 
 def main(argv: list[str]) -> int:
-    """Run the benchmark (or re-render one), print the Markdown report, optionally write it into the docs."""
-    a = _parser().parse_args(argv)
-    suite, report = _benchmarks()
-    times = _study_times(a.study_times)
-    command = "mnistlab bench " + " ".join(argv)
-    if a.from_results:
-        paths = [Path(s) for s in a.from_results.split(",")]
-        for path in paths:
-            if not path.is_file():
-                raise UserError(f"--from-results: {path} not found")
-        results = report.merge([json.loads(path.read_text()) for path in paths])
-        results["notes"].append("rendered from " + ", ".join(f"`{p}`" for p in paths))
-        out = paths[0].parent
-        command = results["command"]
-    else:
-        plan = _plan(a, suite)
-        out = Path(a.out) if a.out else ROOT / "benchmarks" / "out" / time.strftime("%Y%m%d-%H%M%S")
-        runner = suite.Suite(plan, out)
-        runner.results["command"] = command
-        results = runner.run()
-        for npz in out.glob("*.npz"):  # the Keras peer's copies of the data: 100 MB, not worth keeping
-            npz.unlink()
-    protocol = [row for f in a.protocol.split(",") for row in json.loads(Path(f).read_text())] if a.protocol else []
-    results.setdefault("notes", []).extend(a.note)
-    checks = [json.loads(Path(f).read_text()) for f in a.checks.split(",")] if a.checks else []
-    text = report.render(results, results.get("command", command), times, protocol, checks)
-    from mnistlab.runs import atomic_write_text
+    """Run benchmarks/peers.py's command line with `argv`."""
+    if not (ROOT / "benchmarks" / "peers.py").is_file():
+        raise UserError("mnistlab bench needs the repository's benchmarks/ folder: run it from a source checkout "
+                        "(pip install -e .)")
+    if str(ROOT) not in sys.path:  # benchmarks/ sits beside src/, like `python -m benchmarks` run from the root
+        sys.path.insert(0, str(ROOT))
+    from benchmarks import peers
 
-    atomic_write_text(out / "report.md", text)
-    print(text)
-    if a.write_docs:
-        report.write_docs(DOC, text)
-        print(f"wrote {DOC}", file=sys.stderr)
-    return 0
-
-
-def replace_section(doc: Path, heading: str, section: str) -> None:
-    """Write `section` into the Markdown file `doc` in place of the part that starts with the line `heading` and
-    runs to the next '## ' heading (appended when `doc` has no such heading); atomically."""
-    from mnistlab.runs import atomic_write_text
-
-    text = doc.read_text()
-    start = text.find(heading)
-    if start < 0:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        nxt = text.find("\n## ", start + len(heading))
-        text = text[:start] + section.rstrip("\n") + ("\n" + text[nxt:] if nxt >= 0 else "\n")
-    atomic_write_text(doc, text)
+    return peers.main(argv)

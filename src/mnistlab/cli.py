@@ -7,6 +7,7 @@ import errno
 import os
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,14 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="base seed (default 0)")
     p.add_argument("--data-dir", default=None, help="folder holding mnist/ and fashion-mnist/ (or MNISTLAB_DATA)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. --set mlp.epochs=5 (repeatable)")
+                   help="override a config field, e.g. --set mlp.epochs=5, a list comma-separated: --set "
+                        "mtl.lambdas=0,0.5,1 (repeatable; --list-settings lists the keys)")
+    p.add_argument("--list-settings", action="store_true",
+                   help="print every --set key with its type, value in --profile, bounds and doc, then exit")
+
+
+SETTINGS_EPILOG = ("Settings: `mnistlab run --list-settings [--profile P]` lists every config key that --set "
+                   "accepts, with its type, its value in that profile, its bounds and its doc.")
 
 
 def _add_group_flags(p: argparse.ArgumentParser) -> None:
@@ -38,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
     top = ArgumentParser(prog="mnistlab", description="The MNIST / Fashion-MNIST deep-learning study, end to end.")
     sub = top.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
-    run = sub.add_parser("run", help="run studies (default: all six), then notebook, report and bundle")
+    run = sub.add_parser("run", help="run studies (default: all six), then notebook, report and bundle",
+                         epilog=SETTINGS_EPILOG)
     run.add_argument("studies", nargs="*", metavar="STUDY", help=f"any of: {', '.join(STUDIES)} (default: all)")
     _add_run_flags(run)
     run.add_argument("--no-deliverables", action="store_true", help="skip notebook, report and bundle")
@@ -61,7 +70,7 @@ def parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="throughput benchmarks against the peers")
     bench.add_argument("args", nargs=argparse.REMAINDER)
-    tune = sub.add_parser("tune", help="Optuna tuning of Adam for the multi-task net")
+    tune = sub.add_parser("tune", help="Optuna tuning of Adam for the multi-task net", epilog=SETTINGS_EPILOG)
     _add_run_flags(tune)
     tune.add_argument("--storage", default="", help="Optuna storage URL (default: SQLite in the run folder)")
     tune.add_argument("--trials", type=int, default=None)
@@ -71,7 +80,27 @@ def parser() -> argparse.ArgumentParser:
 def _cmd_run(a: argparse.Namespace) -> int:
     from mnistlab import pipeline
 
-    return pipeline.run(a)
+    return _list_settings(a) if a.list_settings else pipeline.run(a)
+
+
+def _list_settings(a: argparse.Namespace) -> int:
+    """`--list-settings`: the config `run` would use (profile, flags, --set), every key with its doc."""
+    from mnistlab import pipeline
+    from mnistlab.settings import describe
+
+    cfg = pipeline.resolve(a)
+    given = " with the --set values given" if a.set else ""
+    print(textwrap.fill(f"Settings of profile {cfg.profile}{given}. Change one with --set KEY=VALUE; a list takes "
+                        "comma-separated values (--set mtl.lambdas=0,0.5,1; an empty value is an empty list).", 110))
+    group = ""
+    for row in describe(cfg):
+        if row.key.split(".")[0] != group and "." in row.key:
+            group = row.key.split(".")[0]
+            print(f"\n[{group}]")
+        rule = f"  ({row.rule})" if row.rule else ""
+        print(f"{row.key}: {row.kind} = {row.value or '(empty)'}{rule}")
+        print(textwrap.fill(row.doc, width=110, initial_indent="    ", subsequent_indent="    "))
+    return 0
 
 
 def _cmd_data(a: argparse.Namespace) -> int:
@@ -106,7 +135,7 @@ def _cmd_bench(a: argparse.Namespace) -> int:
 def _cmd_tune(a: argparse.Namespace) -> int:
     from mnistlab import pipeline
 
-    return pipeline.tune(a)
+    return _list_settings(a) if a.list_settings else pipeline.tune(a)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -5,37 +5,69 @@ Profiles (`--profile`):
   quick  all the data, short budgets: every study and deliverable in about 10 minutes on a 2-core CPU
   paper  `full` with several seeds; tables show mean +/- std over seeds
   smoke  tiny subsets and budgets, for tests and for trying the pipeline in seconds (numbers are meaningless)
-Override any field with `--set study.field=value` (e.g. `--set mlp.epochs=5`); unknown keys and wrong types are
-rejected with one clear message.
+
+Every field is declared with `setting(default, doc, bounds...)` (mnistlab.settings): its doc and its bounds sit
+beside it, `build` checks them all and `mnistlab run --list-settings [--profile P]` prints every key with its
+type, value in that profile, bounds and doc. Override any field with `--set study.field=value` (e.g.
+`--set mlp.epochs=5`); a list field takes comma-separated values (`--set mtl.lambdas=0,0.5,1`; an empty value
+is an empty list) and config.json holds it as a JSON list. Unknown keys, wrong types and values out of bounds
+are rejected with one line naming the key.
 """
 
+# ruff: noqa: RUF009  (ruff flags any call as a list field's default; setting() gives each a default_factory)
 from __future__ import annotations
 
 import dataclasses
-import typing
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mnistlab.errors import ConfigError
+from mnistlab.settings import AT_LEAST_0, POSITIVE, set_value, setting, validate
 
 STUDIES = ("pca", "perceptron", "mlp", "cnn", "viz", "mtl")
+SCHEDULES = ("constant", "onecycle")  # train.SCHEDULES; the config layer cannot import the engine
+
+
+def parse_pair(text: str) -> tuple[int, int]:
+    """'0-1' -> (0, 1); ValueError unless it names two different digits 0-9."""
+    try:
+        a, b = (int(v) for v in text.split("-"))
+    except ValueError:
+        a = b = -1
+    if a == b or not (0 <= a <= 9 and 0 <= b <= 9):
+        raise ValueError("not a pair of two different digits 0-9 like 0-1")
+    return a, b
+
+
+def parse_pairs(pairs: list[str]) -> list[tuple[int, int]]:
+    """['0-1', '2-3'] -> [(0, 1), (2, 3)] (validate has checked each)."""
+    return [parse_pair(p) for p in pairs]
 
 
 @dataclass
 class PCAConfig:
-    n_components: int = 50  # components drawn in the scree plot and saved (all 784 are fitted: exact cumulatives)
-    scatter_points: int = 20000  # points drawn in the scatter (all 60k are fitted); fewer keeps it legible
-    subset: int = 0  # 0 = all 60,000 training images; N > 0 = the first N (smoke runs)
+    n_components: int = setting(50, "components drawn in the scree plot and saved (all 784 are fitted: exact "
+                                "cumulatives)", **POSITIVE, high=784)
+    scatter_points: int = setting(20000, "points drawn in the scatter (all 60k are fitted); fewer keeps it legible",
+                                  **POSITIVE)
+    subset: int = setting(0, "0 = all 60,000 training images; N > 0 = the first N (smoke runs)", **AT_LEAST_0)
 
 
 @dataclass
 class PerceptronConfig:
-    pairs: str = "0-1,2-3,4-5,6-7,8-9"  # the brief's five digit pairs
-    max_iter: int = 1000  # the brief's loop bound: `while iteration <= max_iter and error > 1e-3`
-    all_pairs: bool = True  # the 10x10 heat-map over all 45 pairs (extra)
-    all_pairs_max_iter: int = 0  # iteration bound of the 45 heat-map fits; 0 = max_iter (main fits are reused)
-    subset: int = 0  # 0 = all images of each pair; N > 0 = the first N (smoke runs)
+    # Pairs are "a-b" strings: config.json reads like the brief and the metric keys (perceptron.0-1.test_acc),
+    # and --set takes them as a plain comma-separated list.
+    pairs: list[str] = setting(("0-1", "2-3", "4-5", "6-7", "8-9"), "digit pairs a-b (two different digits 0-9), "
+                               "one perceptron each; the brief's five", min_len=1, check=parse_pair)
+    max_iter: int = setting(1000, "the brief's loop bound: `while iteration <= max_iter and error > 1e-3`",
+                            **POSITIVE)
+    all_pairs: bool = setting(True, "the 10x10 heat-map over all 45 pairs (extra)")
+    all_pairs_max_iter: int = setting(0, "iteration bound of the 45 heat-map fits; 0 = max_iter (main fits are "
+                                      "reused)", **AT_LEAST_0)
+    subset: int = setting(0, "0 = all images of each pair; N > 0 = the first N (smoke runs)", **AT_LEAST_0)
 
 
 @dataclass
@@ -43,20 +75,26 @@ class MLPConfig:
     """Study 3. With `search` on, the 3.1 batch size, learning rate and epochs come from the validation search
     (studies/mlp.py says how); epochs/batch_size/lr below are used only when it is off."""
 
-    epochs: int = 5  # 3.1 training epochs (when search is off); these three are what the search chose on full
-    batch_size: int = 128
-    lr: float = 2e-3
-    schedule: str = "onecycle"  # constant | onecycle (warm-up then cosine decay, see train.TrainSpec)
-    label_smoothing: float = 0.1  # cross-entropy against 0.9 one-hot + 0.1 uniform (a loss regulariser)
-    search: bool = True  # choose batch size, learning rate and epochs on a validation slice of train
-    search_batches: str = "128,256,512"  # stage 1 grid ...
-    search_lrs: str = "1e-3,2e-3,4e-3"  # ... x these learning rates, `search_epochs` epochs each
-    search_epochs: int = 2  # epochs per stage-1 candidate (a one-cycle over 2 epochs)
-    search_budgets: str = "5,10"  # stage 2: epoch budgets tried with the stage-1 winner (besides search_epochs)
-    search_tol: float = 0.001  # the cheapest candidate within this validation accuracy of the best wins
-    depth_epochs: int = 0  # epochs for each 3.2 model; 0 = the 3.1 recipe's epochs
-    val_size: int = 5000  # validation slice of train, for the search only
-    subset: int = 0  # 0 = all data; N > 0 = the first N training and N // 5 test images
+    epochs: int = setting(5, "3.1 training epochs when search is off (what the search chose on full)", **POSITIVE)
+    batch_size: int = setting(128, "3.1 batch size when search is off (what the search chose on full)", **POSITIVE)
+    lr: float = setting(2e-3, "3.1 peak learning rate when search is off (what the search chose on full)",
+                        **POSITIVE)
+    schedule: str = setting("onecycle", "learning-rate schedule: onecycle = warm-up then cosine decay "
+                            "(train.TrainSpec)", choices=SCHEDULES)
+    label_smoothing: float = setting(0.1, "cross-entropy against 0.9 one-hot + 0.1 uniform (a loss regulariser)",
+                                     low=0, high=1, high_open=True)
+    search: bool = setting(True, "choose batch size, learning rate and epochs on a validation slice of train")
+    search_batches: list[int] = setting((128, 256, 512), "stage 1 grid: batch sizes ...", **POSITIVE, min_len=1)
+    search_lrs: list[float] = setting((1e-3, 2e-3, 4e-3), "... x these learning rates, `search_epochs` epochs each",
+                                      **POSITIVE, min_len=1)
+    search_epochs: int = setting(2, "epochs per stage-1 candidate (a one-cycle over 2 epochs)", **POSITIVE)
+    search_budgets: list[int] = setting((5, 10), "stage 2: epoch budgets tried with the stage-1 winner (besides "
+                                        "search_epochs)", **POSITIVE)
+    search_tol: float = setting(0.001, "the cheapest candidate within this validation accuracy of the best wins",
+                                low=0, high=1)
+    depth_epochs: int = setting(0, "epochs for each 3.2 model; 0 = the 3.1 recipe's epochs", **AT_LEAST_0)
+    val_size: int = setting(5000, "validation slice of train, for the search only", **POSITIVE)
+    subset: int = setting(0, "0 = all data; N > 0 = the first N training and N // 5 test images", **AT_LEAST_0)
 
 
 @dataclass
@@ -65,14 +103,14 @@ class CNNConfig:
     development (docs/BENCHMARKS.md, "Training engine, MLPs and CNNs"): 8 epochs scored as well as 12 there;
     channels_last is the faster layout for conv nets on CPU."""
 
-    epochs: int = 8  # 4.1 training epochs
-    batch_size: int = 128
-    lr: float = 2e-3
-    schedule: str = "onecycle"  # constant | onecycle
-    label_smoothing: float = 0.1
-    variant_epochs: int = 0  # epochs for each 4.2 model; 0 = the same as 4.1
-    channels_last: bool = True
-    subset: int = 0  # 0 = all data; N > 0 = the first N training and N // 5 test images
+    epochs: int = setting(8, "4.1 training epochs", **POSITIVE)
+    batch_size: int = setting(128, "batch size of every CNN", **POSITIVE)
+    lr: float = setting(2e-3, "peak learning rate of every CNN", **POSITIVE)
+    schedule: str = setting("onecycle", "learning-rate schedule", choices=SCHEDULES)
+    label_smoothing: float = setting(0.1, "label smoothing of the cross-entropy", low=0, high=1, high_open=True)
+    variant_epochs: int = setting(0, "epochs for each 4.2 model; 0 = the same as 4.1", **AT_LEAST_0)
+    channels_last: bool = setting(True, "train in the channels_last memory layout (faster for conv nets on CPU)")
+    subset: int = setting(0, "0 = all data; N > 0 = the first N training and N // 5 test images", **AT_LEAST_0)
 
 
 @dataclass
@@ -82,72 +120,107 @@ class VizConfig:
     epochs, with and without label smoothing) and checked with benchmarks/viz_dreams.py (docs/BENCHMARKS.md,
     "CNN visualisation")."""
 
-    dream_classes: str = "2,9"  # target classes (each must have an example digit: test[1] '2', test[7] '9')
-    dream_objective: str = "logit"  # logit (the class's pre-softmax score) | margin (its log-odds vs the rest)
-    dream_param: str = "pca"  # dreams from noise: pca (whitened coefficients on the training digits' principal
-    # components, with a Gaussian prior) | pixel (free pixels, the regularisers below only); see viz.dream
-    pca_components: int = 40  # principal components of the pca parameterisation
-    pca_prior: float = 0.1  # weight of the Gaussian prior (sum of squared whitened coefficients), pca only
-    pca_init: float = 0.5  # dreams from noise start at coefficients drawn from N(0, pca_init^2), pca only
-    pca_tv: float = 0.0  # TV penalty of pca dreams (0: the basis has no speckle to remove; TV thickened strokes)
-    dream_steps: int = 256  # gradient-ascent steps per dream (pixel: split evenly over the octaves)
-    dream_seeds: int = 5  # dreams per class and kind (seeds seed..seed+N-1); metrics are the mean over seeds
-    dream_lr: float = 0.1  # normalised step: pixels move by about this much per step
-    l2: float = 0.05  # penalty on the sum of squared pixels (pulls towards the black background), pixel only
-    tv: float = 0.2  # total-variation penalty (solid strokes instead of speckle)
-    border: float = 1.0  # penalty on ink in the outer frame, where MNIST digits have little (see dream.border)
-    border_margin: int = 4  # width of that frame, pixels (MNIST centres each digit's 20x20 box in 28x28)
-    jitter: int = 2  # roll jitter, pixels, each step
-    scale_jitter: float = 0.1  # random rescale by 1 +/- this each step (0 = off)
-    blur_every: int = 8  # Gaussian blur every N steps (0 = never)
-    blur_sigma: float = 0.5  # sigma of that blur, pixels
-    grad_sigma: float = 1.0  # Gaussian blur of the class gradient before each step, pixels (0 = off)
-    samples: int = 1  # jittered copies per step whose class gradients are averaged
-    octaves: int = 2  # 1 = single scale, 2 = 14x14 then 28x28 (pixel dreams from noise, preferred inputs)
-    init_noise: float = 0.1  # pixel dreams from noise start as uniform noise in [0, init_noise)
-    real_anchor: float = 3.0  # dreams from a real digit: penalty on the squared change from the start image
-    real_energy: float = 0.0  # dreams from a real digit: weight of conv3's energy (classic DeepDream), 0 = off
-    dream_both: bool = True  # dreams from noise in both parameterisations: dream_param's keeps the plain `noise`
-    # keys, the other one is `noise_pixel` / `noise_pca`: what the PCA prior does to the independent check
-    deepdream_layers: str = "conv2,conv3"  # classic DeepDream from the test digits: layers whose energy is raised
-    # ("" = skip); see viz.deepdream
-    deepdream_steps: int = 20  # its gradient steps per octave
-    deepdream_octaves: int = 3  # image sizes 28 / 1.4^k, small to large (3: 14, 20, 28 pixels)
-    deepdream_octave_scale: float = 1.4  # ratio of neighbouring octave sizes (Mordvintsev et al.'s notebook)
-    deepdream_lr: float = 0.015  # normalised step, pixels (by eye on a quick run: 0.01 barely changed the digits,
-    # 0.02 covered them in new strokes)
-    filter_steps: int = 128  # steps for the input that maximises each conv2/conv3 channel's centre unit (0 = skip)
-    filter_tv: float = 0.05  # TV penalty of those renders (lighter than the dreams': a unit sees a small patch)
-    independent: str = "mlp_3_1"  # the independent judge: mlp_3_1 (the mlp study's) or cnn_4_1 (seed + 1)
+    dream_classes: list[int] = setting((2, 9), "target classes, each with an example digit (test[1] '2', test[7] "
+                                       "'9')", choices=(2, 9), min_len=1)
+    dream_objective: str = setting("logit", "logit (the class's pre-softmax score) | margin (its log-odds vs the "
+                                   "rest)", choices=("logit", "margin"))
+    dream_param: str = setting("pca", "dreams from noise: pca (whitened coefficients on the training digits' "
+                               "principal components, with a Gaussian prior) | pixel (free pixels, the regularisers "
+                               "below only); see viz.dream", choices=("pca", "pixel"))
+    pca_components: int = setting(40, "principal components of the pca parameterisation", **POSITIVE, high=784)
+    pca_prior: float = setting(0.1, "weight of the Gaussian prior (sum of squared whitened coefficients), pca only",
+                               **AT_LEAST_0)
+    pca_init: float = setting(0.5, "dreams from noise start at coefficients drawn from N(0, pca_init^2), pca only",
+                              **AT_LEAST_0)
+    pca_tv: float = setting(0.0, "TV penalty of pca dreams (0: the basis has no speckle to remove; TV thickened "
+                            "strokes)", **AT_LEAST_0)
+    dream_steps: int = setting(256, "gradient-ascent steps per dream (pixel: split evenly over the octaves)",
+                               **POSITIVE)
+    dream_seeds: int = setting(5, "dreams per class and kind (seeds seed..seed+N-1); metrics are the mean over "
+                               "seeds", **POSITIVE)
+    dream_lr: float = setting(0.1, "normalised step: pixels move by about this much per step", **POSITIVE)
+    l2: float = setting(0.05, "penalty on the sum of squared pixels (pulls towards the black background), pixel "
+                        "only", **AT_LEAST_0)
+    tv: float = setting(0.2, "total-variation penalty (solid strokes instead of speckle)", **AT_LEAST_0)
+    border: float = setting(1.0, "penalty on ink in the outer frame, where MNIST digits have little (see "
+                            "dream.border)", **AT_LEAST_0)
+    border_margin: int = setting(4, "width of that frame, pixels (MNIST centres each digit's 20x20 box in 28x28)",
+                                 **AT_LEAST_0)
+    jitter: int = setting(2, "roll jitter, pixels, each step", **AT_LEAST_0)
+    scale_jitter: float = setting(0.1, "random rescale by 1 +/- this each step (0 = off)", low=0, high=1,
+                                  high_open=True)
+    blur_every: int = setting(8, "Gaussian blur every N steps (0 = never)", **AT_LEAST_0)
+    blur_sigma: float = setting(0.5, "sigma of that blur, pixels", **POSITIVE)
+    grad_sigma: float = setting(1.0, "Gaussian blur of the class gradient before each step, pixels (0 = off)",
+                                **AT_LEAST_0)
+    samples: int = setting(1, "jittered copies per step whose class gradients are averaged", **POSITIVE)
+    octaves: int = setting(2, "1 = single scale, 2 = 14x14 then 28x28 (pixel dreams from noise, preferred inputs)",
+                           **POSITIVE)
+    init_noise: float = setting(0.1, "pixel dreams from noise start as uniform noise in [0, init_noise)",
+                                **AT_LEAST_0)
+    real_anchor: float = setting(3.0, "dreams from a real digit: penalty on the squared change from the start "
+                                 "image", **AT_LEAST_0)
+    real_energy: float = setting(0.0, "dreams from a real digit: weight of conv3's energy (classic DeepDream), "
+                                 "0 = off", **AT_LEAST_0)
+    dream_both: bool = setting(True, "dreams from noise in both parameterisations: dream_param's keeps the plain "
+                               "`noise` keys, the other one is `noise_pixel` / `noise_pca`: what the PCA prior does "
+                               "to the independent check")
+    deepdream_layers: list[str] = setting(("conv2", "conv3"), "classic DeepDream from the test digits: the CNN "
+                                          "4.1's conv layers whose energy is raised (empty = skip); see "
+                                          "viz.deepdream")
+    deepdream_steps: int = setting(20, "its gradient steps per octave", **AT_LEAST_0)
+    deepdream_octaves: int = setting(3, "image sizes 28 / 1.4^k, small to large (3: 14, 20, 28 pixels)",
+                                     **POSITIVE)
+    deepdream_octave_scale: float = setting(1.4, "ratio of neighbouring octave sizes (Mordvintsev et al.'s "
+                                            "notebook)", **POSITIVE)
+    deepdream_lr: float = setting(0.015, "normalised step, pixels (by eye on a quick run: 0.01 barely changed the "
+                                  "digits, 0.02 covered them in new strokes)", **AT_LEAST_0)
+    filter_steps: int = setting(128, "steps for the input that maximises each conv2/conv3 channel's centre unit "
+                                "(0 = skip)", **AT_LEAST_0)
+    filter_tv: float = setting(0.05, "TV penalty of those renders (lighter than the dreams': a unit sees a small "
+                               "patch)", **AT_LEAST_0)
+    independent: str = setting("mlp_3_1", "the independent judge: mlp_3_1 (the mlp study's) or cnn_4_1 (seed + 1)",
+                               choices=("mlp_3_1", "cnn_4_1"))
 
 
 @dataclass
 class MTLConfig:
-    lambdas: str = "0,0.25,0.5,0.75,1"  # loss = lambda * L_items + (1 - lambda) * L_groups; one fresh net each
-    epochs: int = 6  # every final model (2 single nets, each lambda, uw); docs/BENCHMARKS.md, "Multi-task study"
-    batch_size: int = 256  # per-step costs (Adam over 23M weights, bf16 casts) halve per image against 128
-    epoch_images: int = 0  # images per epoch of every model: 0 = all 60,000; N = a fresh seeded draw of N
-    lr: float = 1e-3  # Adam; used as is when `tune` is off, and as Optuna's first (enqueued) trial
-    beta1: float = 0.9
-    beta2: float = 0.999
-    schedule: str = "onecycle"  # constant | onecycle (warm-up then cosine decay), for trials and final models
-    tune: bool = True  # Optuna over lr, beta1, beta2 on the validation slice; the winner trains every model
-    tune_trials: int = 12  # trials (complete or pruned) the study must hold; the first is Adam's defaults
-    tune_epochs: int = 2  # epochs per trial: two, so the median pruner can stop a poor trial after the first
-    tune_subset: int = 10000  # training images per trial, a seeded draw from the train part (0 = all of it)
-    storage: str = ""  # Optuna storage URL ($VARS expanded at use); "" = SQLite in <run>/mtl/tuning/
-    uncertainty: bool = True  # Kendall et al. (2018) learned task weights, as an extra row
-    val_size: int = 5000  # validation slice of train, for tuning only
-    subset: int = 0  # 0 = all data; N > 0 = the first N training and N // 5 test images
+    lambdas: list[float] = setting((0.0, 0.25, 0.5, 0.75, 1.0), "loss = lambda * L_items + (1 - lambda) * "
+                                   "L_groups; one fresh net each", low=0, high=1, min_len=1)
+    epochs: int = setting(6, "every final model (2 single nets, each lambda, uw); docs/BENCHMARKS.md, "
+                          "\"Multi-task study\"", **POSITIVE)
+    batch_size: int = setting(256, "per-step costs (Adam over 23M weights, bf16 casts) halve per image against 128",
+                              **POSITIVE)
+    epoch_images: int = setting(0, "images per epoch of every model: 0 = all 60,000; N = a fresh seeded draw of N",
+                                **AT_LEAST_0)
+    lr: float = setting(1e-3, "Adam; used as is when `tune` is off, and as Optuna's first (enqueued) trial",
+                        **POSITIVE)
+    beta1: float = setting(0.9, "Adam's beta1 (as lr)", low=0, high=1, high_open=True)
+    beta2: float = setting(0.999, "Adam's beta2 (as lr)", low=0, high=1, high_open=True)
+    schedule: str = setting("onecycle", "learning-rate schedule (warm-up then cosine decay), for trials and final "
+                            "models", choices=SCHEDULES)
+    tune: bool = setting(True, "Optuna over lr, beta1, beta2 on the validation slice; the winner trains every "
+                         "model")
+    tune_trials: int = setting(12, "trials (complete or pruned) the study must hold; the first is Adam's defaults",
+                               **POSITIVE)
+    tune_epochs: int = setting(2, "epochs per trial: two, so the median pruner can stop a poor trial after the "
+                               "first", **POSITIVE)
+    tune_subset: int = setting(10000, "training images per trial, a seeded draw from the train part (0 = all of "
+                               "it)", **AT_LEAST_0)
+    storage: str = setting("", "Optuna storage URL ($VARS expanded at use); empty = SQLite in <run>/mtl/tuning/")
+    uncertainty: bool = setting(True, "Kendall et al. (2018) learned task weights, as an extra row")
+    val_size: int = setting(5000, "validation slice of train, for tuning only", **POSITIVE)
+    subset: int = setting(0, "0 = all data; N > 0 = the first N training and N // 5 test images", **AT_LEAST_0)
 
 
 @dataclass
 class RunConfig:
-    profile: str = "full"
-    seed: int = 0
-    seeds: int = 1  # models trained per setting (paper: several, tables show mean +/- std)
-    device: str = "auto"  # auto | cpu | cuda
-    data_dir: str = ""  # "" = the lookup order of mnistlab.data
+    profile: str = setting("full", "the profile the config starts from (choose it with --profile)",
+                           choices=("quick", "full", "paper", "smoke"))
+    seed: int = setting(0, "base seed (--seed)", **AT_LEAST_0)
+    seeds: int = setting(1, "models trained per setting (paper: several, tables show mean +/- std)", **POSITIVE)
+    device: str = setting("auto", "where networks train (--device)", choices=("auto", "cpu", "cuda"))
+    data_dir: str = setting("", "folder of the datasets (--data-dir); empty = the lookup order of mnistlab.data")
     pca: PCAConfig = field(default_factory=PCAConfig)
     perceptron: PerceptronConfig = field(default_factory=PerceptronConfig)
     mlp: MLPConfig = field(default_factory=MLPConfig)
@@ -190,8 +263,8 @@ def smoke() -> RunConfig:
     cfg.pca.subset, cfg.pca.scatter_points = 2000, 2000
     cfg.perceptron.subset, cfg.perceptron.max_iter = 600, 20
     cfg.mlp.subset, cfg.mlp.epochs, cfg.mlp.depth_epochs, cfg.mlp.search_epochs = 1000, 1, 1, 1
-    cfg.mlp.val_size, cfg.mlp.search_batches, cfg.mlp.search_lrs = 200, "128", "1e-3,2e-3"
-    cfg.mlp.search_budgets = "1"  # stage 2 reuses stage 1's 1-epoch run: two tiny candidates in all
+    cfg.mlp.val_size, cfg.mlp.search_batches, cfg.mlp.search_lrs = 200, [128], [1e-3, 2e-3]
+    cfg.mlp.search_budgets = [1]  # stage 2 reuses stage 1's 1-epoch run: two tiny candidates in all
     cfg.cnn.subset, cfg.cnn.epochs, cfg.cnn.variant_epochs = 1000, 1, 1
     cfg.viz.dream_steps, cfg.viz.dream_seeds, cfg.viz.filter_steps = 8, 2, 4
     cfg.mtl.subset, cfg.mtl.epochs, cfg.mtl.tune_trials, cfg.mtl.tune_epochs = 256, 1, 2, 1
@@ -219,89 +292,19 @@ def build(profile: str = "full", overrides: list[str] | None = None, **top: Any)
     return cfg
 
 
-def set_value(cfg: RunConfig, key: str, raw: str) -> None:
-    """Set a dotted key ('mlp.epochs' or 'seed') from its string form, cast to the field's declared type."""
-    *path, name = key.split(".")
-    target: Any = cfg
-    for part in path:
-        if not dataclasses.is_dataclass(target) or part not in _fields(target):
-            raise ConfigError(f"unknown config key {key!r}; known: {', '.join(known_keys(cfg))}")
-        target = getattr(target, part)
-    fields = _fields(target) if dataclasses.is_dataclass(target) else {}
-    if name not in fields or dataclasses.is_dataclass(getattr(target, name)):
-        raise ConfigError(f"unknown config key {key!r}; known: {', '.join(known_keys(cfg))}")
-    setattr(target, name, _cast(raw, fields[name], key))
-
-
-def _fields(obj: Any) -> dict[str, Any]:
-    return typing.get_type_hints(type(obj))
-
-
-def _cast(raw: str, kind: Any, key: str) -> Any:
+def check_saved(run_dir: Path) -> None:
+    """Refuse a run folder whose config.json an older version wrote, with list settings saved as text
+    ("0,0.25,0.5"): the notebook, report and bundle read those settings as lists, and would otherwise show the
+    studies concerned as incomplete. One line instead, saying what to do."""
     try:
-        if kind is bool:
-            low = raw.lower()
-            if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise ValueError
-            return low in ("1", "true", "yes", "on")
-        return kind(raw)
-    except ValueError:
-        raise ConfigError(f"{key} expects {kind.__name__}, got {raw!r}") from None
-
-
-def known_keys(cfg: RunConfig) -> list[str]:
-    keys = []
-    for name, value in vars(cfg).items():
-        if dataclasses.is_dataclass(value):
-            keys += [f"{name}.{sub}" for sub in vars(value)]
-        else:
-            keys.append(name)
-    return keys
-
-
-# Fields that must be strictly positive; every other number must be >= 0.
-_POSITIVE = {"epochs", "batch_size", "lr", "max_iter", "dream_steps", "dream_seeds", "val_size",
-             "search_epochs", "tune_trials", "tune_epochs", "seeds", "n_components", "octaves",
-             "scatter_points", "dream_lr", "blur_sigma", "samples", "pca_components"}
-
-
-def validate(cfg: RunConfig) -> None:
-    if cfg.device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"device must be auto, cpu or cuda, got {cfg.device!r}")
-    for key in known_keys(cfg):
-        obj: Any = cfg
-        for part in key.split("."):
-            obj = getattr(obj, part)
-        name = key.split(".")[-1]
-        if isinstance(obj, bool) or not isinstance(obj, int | float):
+        saved = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{run_dir / 'config.json'} cannot be read ({err}); is {run_dir} a run folder?") from None
+    for study, fields in RunConfig().to_dict().items():
+        old = saved.get(study)
+        if not isinstance(fields, dict) or not isinstance(old, dict):
             continue
-        if obj < 0 or (name in _POSITIVE and obj <= 0):
-            raise ConfigError(f"{key} must be {'> 0' if name in _POSITIVE else '>= 0'}, got {obj}")
-    for b in ("beta1", "beta2"):
-        if not 0 <= getattr(cfg.mtl, b) < 1:
-            raise ConfigError(f"mtl.{b} must be in [0, 1), got {getattr(cfg.mtl, b)}")
-    for lam in parse_floats(cfg.mtl.lambdas, "mtl.lambdas"):
-        if not 0 <= lam <= 1:
-            raise ConfigError(f"mtl.lambdas must lie in [0, 1], got {lam}")
-    parse_pairs(cfg.perceptron.pairs)
-
-
-def parse_floats(text: str, key: str) -> list[float]:
-    try:
-        return [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ConfigError(f"{key} expects comma-separated numbers, got {text!r}") from None
-
-
-def parse_pairs(text: str) -> list[tuple[int, int]]:
-    """'0-1,2-3' -> [(0, 1), (2, 3)]."""
-    pairs = []
-    for item in text.split(","):
-        try:
-            a, b = (int(v) for v in item.strip().split("-"))
-        except ValueError:
-            raise ConfigError(f"perceptron.pairs expects digit pairs like 0-1,2-3, got {item!r}") from None
-        if a == b or not (0 <= a <= 9 and 0 <= b <= 9):
-            raise ConfigError(f"perceptron.pairs: {item!r} is not a pair of two different digits 0-9")
-        pairs.append((a, b))
-    return pairs
+        for name, default in fields.items():
+            if isinstance(default, list) and name in old and not isinstance(old[name], list):
+                raise ConfigError(f"{run_dir / 'config.json'} was written by an older mnistlab ({study}.{name} is "
+                                  f"{old[name]!r}, now a list); run the studies again in a new folder")

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from mnistlab.errors import ConfigError, UserError
+from mnistlab.log import log
 
 # The PyTorch releases this package supports (pyproject.toml states the same range; requirements.txt pins one).
 # 2.4 is the first with fused Adam on CPU (pytorch/pytorch#123074; 2.3's fused=True is CUDA-only): without it the
@@ -21,6 +22,13 @@ TORCH_SUPPORTED = ">=2.4"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # autocast dtype per precision; fp32 = no autocast
 CUDA_EVAL_BATCH = 2048  # inference batch on a GPU (see eval_batch)
+
+# Flush denormal floats to zero now, at import, before any torch operation starts the OpenMP worker threads: a
+# worker copies the floating-point mode of the thread that starts it, once, and set_flush_denormal changes only
+# the calling thread. Set later (it used to be set in prepare_cpu, after the data had been loaded on 2 threads),
+# the main thread flushed and the worker did not, and 2-thread epochs of the Fashion nets grew by a quarter
+# within a fit as Adam's moments of idle weights decayed into denormals (docs/BENCHMARKS.md).
+torch.set_flush_denormal(True)
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -89,11 +97,18 @@ def prepare_cpu() -> dict[str, bool]:
       page faults a step for the Fashion net at batch 256 (~200 with this), and its epochs a third shorter.
       Without mmap and with a high trim threshold, a step reuses the last step's blocks; the heap then stays at
       the largest working set, which is what the next step needs anyway.
-    Returns which of the two took effect (neither exists off x86 / off glibc); safe to call more than once."""
+    Denormals are flushed at import (see the top of this module); here the flush is checked in every thread,
+    and a process whose worker threads started before mnistlab was imported gets one warning line.
+    Returns which settings took effect (neither exists off x86 / off glibc); safe to call more than once."""
     import ctypes
     import ctypes.util
 
     done = {"flush_denormal": bool(torch.set_flush_denormal(True)), "keep_freed_memory": False}
+    done["flush_denormal_all_threads"] = done["flush_denormal"] and denormals_flushed()
+    if done["flush_denormal"] and not done["flush_denormal_all_threads"] and not _warned:
+        _warned.append(True)
+        log("warning: torch's worker threads started before mnistlab was imported and keep denormal floats; "
+            "training may slow down as Adam's moments decay (import mnistlab first in a fresh process)")
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
@@ -103,6 +118,18 @@ def prepare_cpu() -> dict[str, bool]:
     except OSError:  # no loadable C library (not glibc): keep the allocator's defaults
         pass
     return done
+
+
+_warned: list[bool] = []  # the warning above, once per process
+
+
+def denormals_flushed() -> bool:
+    """True when every torch thread flushes denormals. A tensor of denormals times 1 comes back all zeros only
+    if each thread that computed a chunk of the product flushes (a deterministic check, no timing)."""
+    # the bit pattern 1 is the smallest denormal; built from integers, as a float literal would be flushed on the
+    # way in; 1M elements give every thread a chunk of the product
+    x = torch.ones(1 << 20, dtype=torch.int32).view(torch.float32)
+    return int((x * 1.0).count_nonzero()) == 0
 
 
 def cpu_has_fast_bf16() -> bool:

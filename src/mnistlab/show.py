@@ -31,8 +31,10 @@ NOT_SHOWN = ("epoch", "seed", "train_s", "train_cpu_s", "eval_s", "eval_cpu_s", 
 
 
 def run_and_show(cfg: RunConfig, run_dir: str | Path, study: str) -> None:
-    """Run `study` into `run_dir` unless it finished (or failed) there before, then show its results. A finished
-    study is only read: no lock is taken and no file is written, so showing a finished run changes nothing."""
+    """Run `study` into `run_dir` unless it finished (or failed) there before, then show its results. It runs
+    through `run_studies`, as `mnistlab run` does, so the studies it needs and lacks run first (a reader who runs
+    only task 5's cell gets the CNN and MLP it loads). A finished study is only read: no lock is taken and no
+    file is written, so showing a finished run changes nothing."""
     rd = RunDir.open(run_dir, cfg.to_dict())  # refuses a folder that holds a run with another config
     if not rd.is_done(study) and rd.metrics().get(f"status.{study}") != "failed":
         with rd:

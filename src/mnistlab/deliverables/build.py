@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mnistlab.config import check_saved
 from mnistlab.deliverables import diagrams, layout, typst_doc
 from mnistlab.deliverables.context import build_context
 from mnistlab.errors import UserError
@@ -62,6 +63,7 @@ def build(run_dir: Path) -> Path:
     run_dir = Path(run_dir).resolve()
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir} is not a run folder (no config.json)")
+    check_saved(run_dir)
     main, ctx = prepare(run_dir)
     comp = typst_doc.compiler(main, run_dir)
     try:

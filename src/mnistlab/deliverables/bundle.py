@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from mnistlab import data
+from mnistlab.config import check_saved
 from mnistlab.deliverables import group, inline, nbtext
 from mnistlab.errors import UserError
 from mnistlab.runs import atomic_path, read_json
@@ -117,6 +118,7 @@ def build(run_dir: Path, name: str | None = None) -> Path:
         raise UserError(f"bundle name {name!r} must be letters, digits, '_', '-' or '.', e.g. Assignment2_Group_7")
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir} is not a run folder (no config.json)")
+    check_saved(run_dir)
     nb, pdf = _ensure(run_dir)
     members = {f"{name}.ipynb": nb.read_bytes(), f"{name}.pdf": pdf.read_bytes(),
                f"{name}.code/requirements.txt": requirements_txt().encode(),

@@ -82,6 +82,8 @@ def config_strings(config: dict[str, Any]) -> dict[str, Any]:
             out[k] = "yes" if v else "no"
         elif isinstance(v, float):
             out[k] = f"{v:g}"
+        elif isinstance(v, list):  # a list field, as --set writes it: '0,0.25,0.5' (sec-mtl.typ spaces it)
+            out[k] = ",".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v)
         else:
             out[k] = str(v)
     return out

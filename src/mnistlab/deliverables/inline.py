@@ -24,9 +24,9 @@ SECTIONS = (("shared", "Shared code"), ("pca", "Task 1: PCA"), ("perceptron", "T
 WORDS = {"pca": ("pca",), "perceptron": ("perceptron",), "mlp": ("mlp",), "cnn": ("cnn",), "viz": ("viz",),
          "mtl": ("mtl", "multitask", "tune")}
 # Reading order inside a section where the imports leave a choice: foundations first.
-PREFERRED = ("mnistlab", "mnistlab.errors", "mnistlab.log", "mnistlab.config", "mnistlab.runs", "mnistlab.data",
-             "mnistlab.hardware", "mnistlab.train", "mnistlab.models", "mnistlab.plots", "mnistlab.studies",
-             "mnistlab.studies.nets", "mnistlab.show")
+PREFERRED = ("mnistlab", "mnistlab.errors", "mnistlab.log", "mnistlab.settings", "mnistlab.config", "mnistlab.runs",
+             "mnistlab.data", "mnistlab.hardware", "mnistlab.train", "mnistlab.models", "mnistlab.plots",
+             "mnistlab.studies", "mnistlab.studies.nets", "mnistlab.show")
 KINDS = ("models", "viz", "plots", "studies")  # then, inside a task: its networks, its algorithms, plots, study
 
 

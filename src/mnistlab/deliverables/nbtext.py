@@ -12,6 +12,7 @@ from typing import Any
 from mnistlab import config as configs
 from mnistlab.deliverables import inline
 from mnistlab.runs import read_json
+from mnistlab.settings import format_value
 
 INTROS = {
     "shared": "Code every task uses: errors and logging, the configuration (one dataclass per task, and the "
@@ -105,7 +106,8 @@ RUNNER_TEXT = """### Running a task
 
 `CFG` is the configuration of the profile chosen in the first code cell. Each task section ends with
 `run_and_show(CFG, RUN_DIR, task)`: it runs the task unless the run folder already holds its results (then it only
-reads them), and shows each network's per-epoch log line, the task's tables and its figures."""
+reads them), first running any earlier task whose results it needs and cannot find (task 5 reads the networks of
+tasks 3 and 4), and shows each network's per-epoch log line, the task's tables and its figures."""
 
 RUNNER = """import os
 
@@ -190,6 +192,8 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _text(v: Any) -> str:
+    if isinstance(v, list):  # a list field as --set takes it: '0,0.5,1' ('' = empty)
+        return format_value(v)
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 

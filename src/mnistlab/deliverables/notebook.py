@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mnistlab.config import check_saved
 from mnistlab.deliverables import inline, nbtext
 from mnistlab.errors import UserError
 from mnistlab.runs import atomic_write_text, read_json
@@ -101,6 +102,7 @@ def execute(run_dir: Path) -> Path:
     run_dir = Path(run_dir).resolve()
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir} is not a run folder (no config.json)")
+    check_saved(run_dir)
     nb = run_notebook(build(run_dir), run_dir, data_env())
     out = run_dir / OUTPUT
     atomic_write_text(out, nbformat.writes(nb) + "\n")

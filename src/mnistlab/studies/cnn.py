@@ -3,14 +3,12 @@ dense 10: 227,306 parameters); 4.2 four nets of other depths and widths (`models
 the same recipe; a table and plots of test accuracy, parameters, training and test (inference) time; and the
 CNN-vs-MLP comparison against the MLP study's nets of the same run (accuracy against parameters and time).
 
-Other studies get the trained 4.1 net through `trained_4_1(cfg, rd)`."""
+The viz study loads the 4.1 net from `<run>/cnn/4_1/model.pt` (it declares this study in its NEEDS)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-from torch import nn
 
 from mnistlab.config import RunConfig
 from mnistlab.log import log
@@ -22,6 +20,10 @@ from mnistlab.runs import RunDir, read_json
 from mnistlab.studies import StudyResult, nets
 
 NAME = "cnn"
+# Read when present, never forced (see mnistlab.studies): mlp/summary.json adds the MLPs to the CNN-vs-MLP figure.
+# Without it the figure shows the CNNs only, which is a usable result, so `mnistlab run cnn` alone need not train
+# the MLPs; when both are to run, the runner runs mlp first.
+USES = ("mlp",)
 
 
 def recipe(cfg: RunConfig, variant: bool = False) -> nets.Recipe:
@@ -72,7 +74,7 @@ def table_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def mlp_results(rd: RunDir) -> dict[str, dict[str, Any]]:
-    """The MLP study's rows of this run (for the CNN-vs-MLP figure); empty if that study has not run here."""
+    """The MLP study's rows of this run (for the CNN-vs-MLP figure, `USES`); empty if it has not run here."""
     summary = read_json(rd.path / "mlp" / "summary.json")
     if summary is None:
         log(f"[{NAME}] no mlp/summary.json in this run: the CNN-vs-MLP figure shows the CNNs only")
@@ -93,16 +95,3 @@ def write_figures(rows: dict[str, dict[str, Any]], mlp_rows: dict[str, dict[str,
 
 def _label(name: str) -> str:
     return "4.1" if name == "4_1" else name.removeprefix("4_2_")
-
-
-# ---------------------------------------------------------------- for other studies
-def trained_4_1(cfg: RunConfig, rd: RunDir) -> nn.Module:
-    """The run's CNN 4.1 (first seed), on CPU in eval mode: loaded from `<run>/cnn/4_1/model.pt` when that
-    exists, else trained there with the cnn study's recipe, so that the cnn study later reuses it."""
-
-    def train() -> nn.Module:
-        return nets.train_net(rd, NAME, "4_1", CNN_4_1.build, recipe(cfg),
-                           nets.tensors(nets.mnist(cfg), cfg.cnn.subset, image=True), cfg.seed, cfg.device, cfg.seed,
-                           cfg.cnn.channels_last)[0]
-
-    return nets.load_or_train(rd, NAME, "4_1", CNN_4_1.build, train)

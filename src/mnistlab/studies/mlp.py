@@ -17,9 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
-from mnistlab.config import RunConfig, parse_floats
+from mnistlab.config import RunConfig
 from mnistlab.data import validation_split
 from mnistlab.errors import ConfigError
 from mnistlab.log import log
@@ -76,11 +74,8 @@ def choose_recipe(cfg: RunConfig, rd: RunDir) -> tuple[nets.Recipe, dict[str, An
     m = cfg.mlp
     if not m.search:
         return nets.Recipe(m.epochs, m.batch_size, m.lr, m.schedule, m.label_smoothing), {"searched": False}
-    batches = [int(b) for b in parse_floats(m.search_batches, "mlp.search_batches")]
-    lrs = parse_floats(m.search_lrs, "mlp.search_lrs")
-    budgets = sorted({int(e) for e in parse_floats(m.search_budgets, "mlp.search_budgets")} | {m.search_epochs})
-    if not batches or not lrs or min(batches + budgets) <= 0 or min(lrs) <= 0:
-        raise ConfigError("mlp.search_batches, search_lrs and search_budgets need positive numbers")
+    batches, lrs = m.search_batches, m.search_lrs  # non-empty and positive: config.build checked them
+    budgets = sorted(set(m.search_budgets) | {m.search_epochs})
     folder = rd.study_dir(NAME) / "search"
     part, val = search_data(cfg, folder)
     done: dict[str, Any] = read_json(folder / "results.json", {})
@@ -146,20 +141,6 @@ def cheapest_within(rows: list[dict[str, Any]], tol: float) -> dict[str, Any]:
     best = max(r["val_acc"] for r in rows)
     near = [r for r in rows if r["val_acc"] >= best - tol]
     return min(near, key=lambda r: (r["epochs"], -r["batch_size"], -r["val_acc"]))
-
-
-# ---------------------------------------------------------------- for other studies
-def trained_3_1(cfg: RunConfig, rd: RunDir) -> nn.Module:
-    """The run's MLP 3.1 (first seed), on CPU in eval mode: loaded from `<run>/mlp/3_1/model.pt` when that
-    exists, else trained there with the mlp study's recipe (search included), so the mlp study reuses it."""
-
-    def train() -> nn.Module:
-        recipe, _ = choose_recipe(cfg, rd)
-        tensors = nets.tensors(nets.mnist(cfg), cfg.mlp.subset, image=False)
-        return nets.train_net(rd, NAME, "3_1", lambda: build_mlp(MLP_3_1), recipe, tensors, cfg.seed, cfg.device,
-                              cfg.seed)[0]
-
-    return nets.load_or_train(rd, NAME, "3_1", lambda: build_mlp(MLP_3_1), train)
 
 
 # ---------------------------------------------------------------- figures

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from mnistlab import data as datasets
-from mnistlab.config import RunConfig, parse_floats
+from mnistlab.config import RunConfig
 from mnistlab.errors import ConfigError
 from mnistlab.log import log
 from mnistlab.models import param_count
@@ -67,12 +67,9 @@ def load(cfg: RunConfig) -> FashionTensors:
 
 
 def check(cfg: RunConfig) -> None:
-    """Settings config.validate does not know about; wrong ones are user errors, raised before any training."""
+    """Settings whose bounds depend on other settings (config.build checks each field's own); wrong ones are user
+    errors, raised before any training."""
     m = cfg.mtl
-    if m.schedule not in ("constant", "onecycle"):
-        raise ConfigError(f"mtl.schedule must be constant or onecycle, got {m.schedule!r}")
-    if not parse_floats(m.lambdas, "mtl.lambdas"):
-        raise ConfigError("mtl.lambdas is empty; give e.g. 0,0.25,0.5,0.75,1")
     n = m.subset or 60_000
     if m.tune and not 0 < m.val_size < n:
         raise ConfigError(f"mtl.val_size must be below the {n} training images, got {m.val_size}")
@@ -93,7 +90,7 @@ def prefix(name: str) -> str:
 
 def model_specs(cfg: RunConfig) -> list[ModelSpec]:
     specs = [ModelSpec("single_items", "single_items"), ModelSpec("single_groups", "single_groups")]
-    specs += [ModelSpec(f"lambda_{lam:g}", "mtl", lam) for lam in parse_floats(cfg.mtl.lambdas, "mtl.lambdas")]
+    specs += [ModelSpec(f"lambda_{lam:g}", "mtl", lam) for lam in cfg.mtl.lambdas]
     if cfg.mtl.uncertainty:
         specs.append(ModelSpec("uw", "uw"))
     return specs

@@ -17,10 +17,9 @@ from torch import nn
 
 from mnistlab.config import RunConfig
 from mnistlab.data import Dataset, load_dataset
-from mnistlab.log import log
 from mnistlab.models import param_count
 from mnistlab.runs import RunDir
-from mnistlab.train import TrainSpec, configure_threads, fit, pick_device, safe_load, seed_everything, to_tensors
+from mnistlab.train import TrainSpec, configure_threads, fit, pick_device, seed_everything, to_tensors
 
 Tensor = torch.Tensor
 Pair = tuple[Tensor, Tensor]
@@ -88,21 +87,6 @@ def train_net(rd: RunDir, study: str, name: str, build: Callable[[], nn.Module],
            "train_cpu_s": res.train_cpu_s, "test_cpu_s": res.test_cpu_s,
            "threads": res.threads, **asdict(recipe), "history": res.history, "path": str(out.relative_to(rd.path))}
     return model, row
-
-
-def load_or_train(rd: RunDir, study: str, name: str, build: Callable[[], nn.Module],
-                  train: Callable[[], nn.Module]) -> nn.Module:
-    """The run's first-seed `<run>/<study>/<name>/model.pt` loaded into `build()` when it exists, else `train()`
-    (which writes it there, so the owning study later reuses it). On CPU, eval mode, contiguous layout."""
-    path = rd.path / study / name / "model.pt"
-    if path.is_file():
-        log(f"[{study}] loading {study} {name} from {path}")
-        model = build()
-        model.load_state_dict(safe_load(path))
-    else:
-        log(f"[{study}] {path} not found: training {study} {name} with the {study} study's recipe")
-        model = train()
-    return model.cpu().eval().to(memory_format=torch.contiguous_format)  # training may leave it channels_last
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:

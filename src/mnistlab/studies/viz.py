@@ -4,8 +4,9 @@ octaves), and class dreams of 2 and 9 (from noise with the PCA prior and on free
 each image judged by the CNN 4.1 and by an independently trained model.
 
 Models: the CNN 4.1 of the cnn study (`<run>/cnn/4_1/model.pt`) and the MLP 3.1 of the mlp study
-(`<run>/mlp/3_1/model.pt`) are reused when present; otherwise they are trained there by those studies' own
-helpers and recipes (which the cnn and mlp studies then reuse), and the summary says which happened.
+(`<run>/mlp/3_1/model.pt`), only loaded: this study declares those studies in `NEEDS`, so the runner
+(`studies.run_studies`) runs them first where they are not done, and nothing here writes under their folders.
+A CNN 4.1 judge (`viz.independent=cnn_4_1`) is a second net this study trains, with seed + 1, in its own folder.
 """
 
 from __future__ import annotations
@@ -20,46 +21,47 @@ from torch import nn
 
 from mnistlab.config import RunConfig, VizConfig
 from mnistlab.data import Dataset
-from mnistlab.errors import ConfigError, DataError
+from mnistlab.errors import DataError, UserError
 from mnistlab.log import log
 from mnistlab.models.cnn import CNN_4_1
+from mnistlab.models.mlp import MLP_3_1, build_mlp
 from mnistlab.plots import save_figure
 from mnistlab.plots import viz as plots
 from mnistlab.runs import RunDir, atomic_path
 from mnistlab.studies import StudyResult, nets
 from mnistlab.studies import cnn as cnn_study
-from mnistlab.studies import mlp as mlp_study
-from mnistlab.train import Classification, evaluate, pick_device
+from mnistlab.train import Classification, evaluate, pick_device, safe_load
 from mnistlab.viz import deepdream, dream, objectives, recipes
 from mnistlab.viz.features import activations, conv_stack, filters, kernel_stats, map_similarity, strongest_slices
 from mnistlab.viz.recipes import dream_objective, dream_starts, prior_basis, render_spec  # and benchmarks/viz_dreams.py
 
 NAME = "viz"
+# Prerequisites (see mnistlab.studies): the studies whose models this one loads, run first where not done. Static,
+# so that `mnistlab run viz` always leaves a folder the report can use; with the non-default CNN 4.1 judge the
+# MLP 3.1 is not loaded, but the report compares with the mlp study anyway.
+NEEDS = ("cnn", "mlp")
+# The models it loads: name -> (study, model folder, builder). The file is `<run>/<study>/<folder>/model.pt`.
+LOADED = {"cnn_4_1": ("cnn", "4_1", CNN_4_1.build), "mlp_3_1": ("mlp", "3_1", lambda: build_mlp(MLP_3_1))}
 DIGITS = {2: 1, 9: 7}  # class -> test index of the brief's example digit (test[1] is a '2', test[7] a '9')
-JUDGES = ("mlp_3_1", "cnn_4_1")  # independent models we know how to obtain
 
 
 def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
-    v = cfg.viz
-    if v.independent not in JUDGES:
-        raise ConfigError(f"viz.independent must be one of {', '.join(JUDGES)}, got {v.independent!r}")
-    if v.dream_objective not in ("logit", "margin"):
-        raise ConfigError(f"viz.dream_objective must be logit or margin, got {v.dream_objective!r}")
-    if v.dream_param not in ("pca", "pixel"):
-        raise ConfigError(f"viz.dream_param must be pca or pixel, got {v.dream_param!r}")
-    targets = parse_classes(v.dream_classes)
-    recipes.parse_layers(v.deepdream_layers)  # a bad layer name fails before any training
+    v = cfg.viz  # config.build has checked its choices (independent, dream_param, ...) and dream_classes
+    targets = list(v.dream_classes)
+    recipes.check_layers(v.deepdream_layers)  # a bad layer name fails before any training
+    cnn, judge, models = loaded_models(cfg, rd)  # a missing model fails before the data are read
     out = rd.study_dir(NAME)
     device = pick_device(cfg.device)
     data = nets.mnist(cfg)
     digits = example_digits(data, targets)
-    cnn, judge, models = obtain_models(cfg, rd, data, device)
+    judge = judge or independent_cnn(cfg, rd, data, models)
+    score_models(cfg, data, device, {"cnn_4_1": cnn, "independent": judge}, models)
 
     summary: dict[str, Any] = {"models": models}
     summary["filters"], summary["kernel_stats"] = filter_figures(cnn, out)
     summary["activations"], summary["map_similarity"] = activation_figures(cnn, digits, out)
     summary["preferred_inputs"] = preferred_inputs(cnn, v, cfg.seed, out)
-    basis = prior_basis(data, v.pca_components, cfg.cnn.subset) if "pca" in recipes.dream_kinds(v).values() else None
+    basis = prior_basis(data, v.pca_components, cnn_images(cfg)) if "pca" in recipes.dream_kinds(v).values() else None
     summary["dreams"], metrics, rows = dreams(cnn, judge, digits, targets, cfg, rd, out, basis)
     summary["deepdream"], classic = classic_deepdream(cnn, judge, digits, cfg, out,
                                                       [r for r in rows if r["kind"] == "real"])
@@ -67,16 +69,6 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     metrics[f"{NAME}.cnn_4_1.test_acc"] = models["cnn_4_1"]["test_acc"]
     metrics[f"{NAME}.independent.test_acc"] = models["independent"]["test_acc"]
     return StudyResult(summary=summary, metrics=metrics)
-
-
-def parse_classes(text: str) -> list[int]:
-    try:
-        classes = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ConfigError(f"viz.dream_classes expects digits like 2,9, got {text!r}") from None
-    if not classes or any(c not in DIGITS for c in classes):
-        raise ConfigError(f"viz.dream_classes: choose among {sorted(DIGITS)} (the brief's test digits), got {text!r}")
-    return classes
 
 
 def example_digits(data: Dataset, targets: list[int]) -> dict[int, np.ndarray]:
@@ -91,37 +83,58 @@ def example_digits(data: Dataset, targets: list[int]) -> dict[int, np.ndarray]:
 
 
 # ---------------------------------------------------------------- models
-def obtain_models(cfg: RunConfig, rd: RunDir, data: Dataset, device: torch.device,
-                  ) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
-    """The CNN 4.1 and the independent judge, on `device` in eval mode, and where each came from.
+def cnn_images(cfg: RunConfig) -> int:
+    """The training subset of this study's data: the cnn study's (`cnn.subset`), never a viz setting, because
+    the CNN 4.1 is scored on the test images it was trained beside and the dream prior is fitted on its images."""
+    return cfg.cnn.subset
 
-    The CNN 4.1 and the MLP 3.1 come from the cnn / mlp studies' helpers: loaded from `<run>/cnn/4_1/model.pt`
-    and `<run>/mlp/3_1/model.pt` when those exist, else trained there with those studies' recipes (so those
-    studies reuse them later). A CNN 4.1 judge is a second CNN 4.1 trained here with seed + 1."""
-    cnn_path = rd.path / "cnn" / "4_1" / "model.pt"
-    info = {"cnn_4_1": {"model": "cnn_4_1", "how": "reused" if cnn_path.is_file() else "trained",
-                        "path": "cnn/4_1/model.pt"}}
-    cnn = cnn_study.trained_4_1(cfg, rd)
-    if cfg.viz.independent == "mlp_3_1":
-        mlp_path = rd.path / "mlp" / "3_1" / "model.pt"
-        info["independent"] = {"model": "mlp_3_1", "how": "reused" if mlp_path.is_file() else "trained",
-                               "path": "mlp/3_1/model.pt"}
-        judge = mlp_study.trained_3_1(cfg, rd)
-    else:
-        seed = cfg.seed + 1
-        log(f"[{NAME}] training an independent CNN 4.1 (seed {seed}) with the cnn study's recipe")
-        judge, row = nets.train_net(rd, NAME, "independent_cnn_4_1", CNN_4_1.build, cnn_study.recipe(cfg),
-                                 nets.tensors(data, cfg.cnn.subset, image=True), seed, cfg.device, seed)
-        info["independent"] = {"model": "cnn_4_1", "how": "trained", "path": row["path"] + "/model.pt",
-                               "seed": seed}
-    _, test = nets.tensors(data, cfg.cnn.subset, image=True)
-    for key, model in (("cnn_4_1", cnn), ("independent", judge)):
+
+def load_model(rd: RunDir, name: str) -> nn.Module:
+    """A model another study trained (`LOADED`), on CPU in eval mode. Missing file: one line saying which study
+    writes it; nothing is trained or written here (the runner runs that study first, see NEEDS)."""
+    study, folder, build = LOADED[name]
+    path = rd.path / study / folder / "model.pt"
+    if not path.is_file():
+        raise UserError(f"{path} not found: the {study} study writes it, and viz only loads it; "
+                        f"`mnistlab run viz --out {rd.path}` runs {study} first (remove {rd.path / study / '.done'} "
+                        "if that study finished without it)")
+    model = build()
+    model.load_state_dict(safe_load(path))
+    log(f"[{NAME}] loaded {name} from {path}")
+    return model.cpu().eval().to(memory_format=torch.contiguous_format)  # training may leave it channels_last
+
+
+def loaded_models(cfg: RunConfig, rd: RunDir) -> tuple[nn.Module, nn.Module | None, dict[str, Any]]:
+    """The CNN 4.1 and, unless the judge is a CNN 4.1 trained here, the MLP 3.1 judge, with where each came
+    from: `reused` = loaded from the study that trained it (`LOADED`)."""
+    info: dict[str, Any] = {"cnn_4_1": {"model": "cnn_4_1", "how": "reused", "path": "cnn/4_1/model.pt"}}
+    cnn = load_model(rd, "cnn_4_1")
+    if cfg.viz.independent != "mlp_3_1":
+        return cnn, None, info
+    info["independent"] = {"model": "mlp_3_1", "how": "reused", "path": "mlp/3_1/model.pt"}
+    return cnn, load_model(rd, "mlp_3_1"), info
+
+
+def independent_cnn(cfg: RunConfig, rd: RunDir, data: Dataset, info: dict[str, Any]) -> nn.Module:
+    """A second CNN 4.1 (seed + 1), trained with the cnn study's recipe in this study's folder; `info` notes it."""
+    seed = cfg.seed + 1
+    log(f"[{NAME}] training an independent CNN 4.1 (seed {seed}) with the cnn study's recipe")
+    judge, row = nets.train_net(rd, NAME, "independent_cnn_4_1", CNN_4_1.build, cnn_study.recipe(cfg),
+                                nets.tensors(data, cnn_images(cfg), image=True), seed, cfg.device, seed)
+    info["independent"] = {"model": "cnn_4_1", "how": "trained", "path": row["path"] + "/model.pt", "seed": seed}
+    return judge
+
+
+def score_models(cfg: RunConfig, data: Dataset, device: torch.device, models: dict[str, nn.Module],
+                 info: dict[str, Any]) -> None:
+    """Each model on `device` in eval mode, and its test accuracy (on the cnn study's test images) in `info`."""
+    _, test = nets.tensors(data, cnn_images(cfg), image=True)
+    for key, model in models.items():
         model.to(device).eval()
         info[key]["test_acc"] = evaluate(model, Classification(), *test)["acc"]
         info[key]["test_n"] = len(test[0])
         log(f"[{NAME}] {key}: {info[key]['model']} {info[key]['how']} ({info[key]['path']}), "
             f"test accuracy {info[key]['test_acc']:.4f}")
-    return cnn, judge, info
 
 
 # ---------------------------------------------------------------- filters and feature maps
@@ -283,7 +296,7 @@ def classic_deepdream(cnn: nn.Module, judge: nn.Module, digits: dict[int, np.nda
     layer amplifies in a real digit, and whether both models still read it as that digit. The figure puts the
     class dream from the same digit (first seed) beside them. Returns (summary, metrics)."""
     v = cfg.viz
-    layers = recipes.parse_layers(v.deepdream_layers)
+    layers = recipes.check_layers(v.deepdream_layers)
     if not layers:
         return {}, {}
     classes = sorted(digits)

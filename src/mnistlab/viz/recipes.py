@@ -79,13 +79,13 @@ def dream_starts(v: VizConfig, how: str, digit: np.ndarray, seeds: list[int],
     return torch.from_numpy(digit)[None, None].repeat(len(seeds), 1, 1, 1)
 
 
-def parse_layers(text: str) -> list[str]:
-    """viz.deepdream_layers ('conv2,conv3') as a list, each checked against the CNN 4.1's conv layers."""
+def check_layers(layers: list[str]) -> list[str]:
+    """viz.deepdream_layers (['conv2', 'conv3']), each checked against the CNN 4.1's conv layers (which the config
+    layer cannot import, so config.build does not check them)."""
     known = [f"conv{k + 1}" for k in range(len(CNN_4_1.filters))]
-    layers = [t.strip() for t in text.split(",") if t.strip()]
-    if any(layer not in known for layer in layers):
-        raise ConfigError(f"viz.deepdream_layers: choose among {', '.join(known)}, got {text!r}")
-    return layers
+    if bad := [layer for layer in layers if layer not in known]:
+        raise ConfigError(f"viz.deepdream_layers: choose among {', '.join(known)}, got {','.join(bad)!r}")
+    return list(layers)
 
 
 def deepdream_spec(v: VizConfig) -> DeepDreamSpec:

@@ -15,6 +15,11 @@ def figures(r: Results, study: str, *stems: str) -> dict[str, str | None]:
     return {stem: r.figure(study, stem) for stem in stems}
 
 
+def label(name: str) -> str:
+    """'3_2_depth4' -> '3.2 depth4', '4_2_wide' -> '4.2 wide', '3_1' -> '3.1'."""
+    return name.replace("_", ".", 1).replace("_", " ")
+
+
 def need(path: str | None, what: str) -> str:
     if path is None:
         raise MissingResult(what)

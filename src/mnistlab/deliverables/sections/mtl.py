@@ -77,10 +77,8 @@ def _tuning(r: Results, s: dict[str, Any]) -> dict[str, Any]:
 
 
 def mtl(r: Results) -> dict[str, Any]:
-    from mnistlab.config import parse_floats
-
     s = r.summary("mtl")
-    lambdas = parse_floats(r.cfg("mtl", "lambdas"), "mtl.lambdas")
+    lambdas = [float(lam) for lam in r.cfg("mtl", "lambdas")]  # a JSON list in config.json
     name = {lam: f"mtl.lambda_{lam:g}" for lam in lambdas}
     n = n_test(r, "mtl")
     # Multi-task learning is judged where both heads train (0 < lambda < 1); at lambda = 1 the net is the single

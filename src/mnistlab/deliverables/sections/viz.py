@@ -1,4 +1,6 @@
-"""Tasks 5 and 6: visualising the CNN and multi-task learning."""
+"""Task 5: visualising the CNN. The dreams' probabilities and hits from metrics.json (`viz.dream.*`,
+`viz.deepdream.*`); which models were used, the kernel and feature-map facts and the DeepDream table from
+viz/summary.json; a model's accuracy from the study that trained it (`_model_acc`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Tasks 1 and 2: PCA and the perceptron."""
+"""Task 2: the perceptron. Accuracies and iterations from metrics.json (`perceptron.<pair>.*`); the pairs' sizes
+from perceptron/summary.json; how much each pair's weights look like its class-mean difference from
+perceptron/weights.npz and the MNIST training images (left out where those cannot be read); the pairs' overlap
+in the PCA plane from pca/summary.json, when the pca study ran."""
 
 from __future__ import annotations
 
@@ -11,35 +14,6 @@ from mnistlab.deliverables.results import Results, fmt
 from mnistlab.deliverables.sections.common import and_list, figures, need
 
 
-# ---------------------------------------------------------------- 1 PCA
-def pca(r: Results) -> dict[str, Any]:
-    s = r.summary("pca")
-    pairs = {p["pair"]: p for p in s["pairs"]}
-    figs = figures(r, "pca", "scatter", "variance", "overlap", "components")
-    need(figs["scatter"], "pca/figures/scatter")
-
-    def described(names: list[str]) -> str:
-        return ", ".join(f"{n.replace('-', ' and ')} ({100 * pairs[n]['overlap']:.1f}%)" for n in names)
-
-    least = s["least_separable"]
-    return {
-        "n": fmt(r.value("pca.n_train")),
-        "pc1": r.pct("pca.pc1_var", 1), "pc2": r.pct("pca.pc2_var", 1), "cum2": r.pct("pca.cum_var.2", 1),
-        "cum10": r.pct("pca.cum_var.10", 1), "cum50": r.pct("pca.cum_var.50", 1),
-        "k90": fmt(r.value("pca.k90")), "k95": fmt(r.value("pca.k95")), "k99": fmt(r.value("pca.k99")),
-        "most": described(s["most_separable"]), "least": described(least),
-        "worst_pair": least[0].replace("-", " and "),
-        "worst_overlap": f"{100 * pairs[least[0]]['overlap']:.1f}%",
-        "plane_is_minor": r.value("pca.cum_var.2") < 0.5,
-        "n_clean": sum(1 for p in s["pairs"] if p["overlap"] < 0.05),
-        "n_zero": sum(1 for p in s["pairs"] if claims.separable(p["overlap"])),
-        "n_pairs": len(s["pairs"]),
-        "scatter_points": fmt(float(s.get("scatter_points", 0))),
-        "fig": figs,
-    }
-
-
-# ---------------------------------------------------------------- 2 perceptron
 def _rank_corr(a: list[float], b: list[float]) -> float:
     """Spearman's rank correlation (no ties expected among accuracies of a handful of pairs)."""
     ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))

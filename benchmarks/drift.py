@@ -25,6 +25,7 @@ if __package__ in (None, ""):  # `python benchmarks/drift.py`, the form in use b
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks import common
+from mnistlab import process
 
 FAMILIES = {  # model -> (dataset, batch, lr, betas): the full profile's recipes (mtl: Adam as tuned in a full run)
     "mlp_3_1": ("mnist", 128, 4e-3, (0.9, 0.999)),
@@ -33,7 +34,10 @@ FAMILIES = {  # model -> (dataset, batch, lr, betas): the full profile's recipes
 }
 
 
-SETTINGS = ("off", "on", "flush", "alloc")  # prepare_cpu: neither, both, only the denormal flush, only the allocator
+# prepare_cpu: neither part, both, only the denormal flush, only the allocator; "late": both, but with the OpenMP
+# workers started before the flush (the order before mnistlab flushed at import: the main thread flushed, the
+# workers did not); "hugepages": both, in a process started with glibc's huge-page tunable (mnistlab.process)
+SETTINGS = ("off", "on", "flush", "alloc", "late", "hugepages")
 
 
 def one_fit(model: str, setting: str, epochs: int, images: int) -> dict[str, object]:
@@ -45,7 +49,11 @@ def one_fit(model: str, setting: str, epochs: int, images: int) -> dict[str, obj
     from mnistlab.data import load_dataset
     from mnistlab.models.registry import create
 
-    if setting != "on":  # the drift the issue reported: denormals kept, memory handed back to the OS
+    if setting == "late":
+        torch.set_flush_denormal(False)
+        (torch.rand(1 << 22) * 2).sum()  # the workers start here, without the flush
+        torch.set_flush_denormal(True)  # the main thread only, as prepare_cpu used to set it
+    if setting not in ("on", "late", "hugepages"):  # the drift the issue reported: denormals kept, memory unmapped
         train.prepare_cpu = lambda: {}  # type: ignore[attr-defined]
         torch.set_flush_denormal(setting == "flush")
         if setting == "alloc":
@@ -91,9 +99,11 @@ def run(a: argparse.Namespace) -> dict[str, Any] | None:
 
         raise UserError(f"unknown {', '.join(bad)}; settings: {', '.join(SETTINGS)}; models: {', '.join(FAMILIES)}")
     rows = []
-    env = {**os.environ, "MNISTLAB_THREADS": a.threads}
     for model in a.models.split(","):
         for setting in a.settings.split(","):
+            env = {**os.environ, "MNISTLAB_THREADS": a.threads}
+            tunables = [t for t in env.get("GLIBC_TUNABLES", "").split(":") if t and t != process.HUGEPAGES]
+            env["GLIBC_TUNABLES"] = ":".join(tunables + ([process.HUGEPAGES] if setting == "hugepages" else []))
             args = [sys.executable, "-m", "benchmarks.drift", "--epochs", str(a.epochs), "--images", str(a.images),
                     "--child", model, setting]
             done = subprocess.run(args, capture_output=True, text=True, env=env, check=True, cwd=common.ROOT)
@@ -106,7 +116,8 @@ def run(a: argparse.Namespace) -> dict[str, Any] | None:
             "rows": rows}
 
 
-SHOWN = {False: "off", True: "on", "off": "off", "on": "on", "flush": "flush only", "alloc": "allocator only"}
+SHOWN = {False: "off", True: "on", "off": "off", "on": "on", "flush": "flush only", "alloc": "allocator only",
+         "late": "on, workers started first", "hugepages": "on + huge pages"}
 
 
 def render(results: list[dict[str, Any]]) -> str:

@@ -185,3 +185,48 @@ def test_denormals_are_flushed_in_every_thread_when_mnistlab_comes_first(pool_fi
                          text=True, check=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == flushed
     assert ("worker threads started before mnistlab" in out.stderr + out.stdout) == pool_first
+
+
+# ---------------------------------------------------------------- start-up settings (huge pages)
+@pytest.fixture
+def thp_on_request(monkeypatch):
+    from mnistlab import process
+
+    monkeypatch.setattr(process, "_glibc", lambda: True)
+    monkeypatch.setattr(process, "_thp_on_request", lambda: True)
+    monkeypatch.setattr(process.sys, "platform", "linux")
+    return process
+
+
+def test_startup_env_asks_glibc_for_huge_pages_once(thp_on_request, monkeypatch):
+    process = thp_on_request
+    env = process.startup_env({"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    assert env == {"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1",
+                   process.MARK: "1"}
+    assert process.startup_env(env) is None  # the re-executed process never re-executes
+    assert process.startup_env({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}) is None  # already asked for
+    assert process.kernel_env({}) == {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+    monkeypatch.setattr(process, "_thp_on_request", lambda: False)  # THP always on, or off: nothing to ask
+    assert process.startup_env({}) is None and process.kernel_env({}) == {}
+
+
+def test_the_command_line_reexecutes_itself_with_the_startup_settings(thp_on_request, monkeypatch):
+    from mnistlab import cli
+
+    calls = []
+
+    def fake_execve(path, args, env):
+        calls.append((path, args, env))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli.os, "execve", fake_execve)
+    monkeypatch.delenv(thp_on_request.MARK, raising=False)
+    monkeypatch.setattr(cli.sys, "argv", ["mnistlab", "run", "--profile", "quick"])
+    with pytest.raises(SystemExit):
+        cli.main()
+    (path, args, env), = calls
+    assert path == args[0] == cli.sys.executable
+    assert args[1:] == ["-m", "mnistlab.cli", "run", "--profile", "quick"]
+    assert "glibc.malloc.hugetlb=1" in env["GLIBC_TUNABLES"] and env[thp_on_request.MARK] == "1"
+    assert cli.main(["run", "--list-settings", "--profile", "smoke"]) == 0  # argv given (tests): no re-execution
+    assert len(calls) == 1

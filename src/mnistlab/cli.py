@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from mnistlab import process
 from mnistlab.config import STUDIES
 from mnistlab.errors import ArgumentParser, UserError
 
@@ -149,6 +150,9 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and (env := process.startup_env(os.environ)) is not None:
+        # settings a process must start with (mnistlab.process): run again, once, with them; same arguments
+        os.execve(sys.executable, [sys.executable, "-m", "mnistlab.cli", *sys.argv[1:]], env)
     os.environ.setdefault("MPLBACKEND", "Agg")
     if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
         signal.signal(signal.SIGTERM, _terminated)

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mnistlab import process
 from mnistlab.config import check_saved
 from mnistlab.deliverables import inline, nbtext
 from mnistlab.errors import UserError
@@ -103,7 +104,7 @@ def execute(run_dir: Path) -> Path:
     if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir} is not a run folder (no config.json)")
     check_saved(run_dir)
-    nb = run_notebook(build(run_dir), run_dir, data_env())
+    nb = run_notebook(build(run_dir), run_dir, data_env() | process.kernel_env(os.environ))
     out = run_dir / OUTPUT
     atomic_write_text(out, nbformat.writes(nb) + "\n")
     return out

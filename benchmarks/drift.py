@@ -62,6 +62,7 @@ def one_fit(model: str, setting: str, epochs: int, images: int) -> dict[str, obj
     dataset, batch, lr, betas = FAMILIES[model]
     data = load_dataset(dataset)
     x, y = train.to_tensors(data.train.x, data.train.y, image=not model.startswith("mlp"))
+    train.configure_threads()  # MNISTLAB_THREADS (--threads); without it torch would use every core
     train.seed_everything(0)
     net = create(model)
     spec = train.TrainSpec(epochs=epochs, batch_size=batch, lr=lr, betas=betas, schedule="onecycle",
@@ -72,7 +73,7 @@ def one_fit(model: str, setting: str, epochs: int, images: int) -> dict[str, obj
     steps = epochs * -(-images // batch)
     per_epoch = [res.history[0]["train_s"]] + [b["train_s"] - a["train_s"]
                                                for a, b in zip(res.history, res.history[1:], strict=False)]
-    return {"model": model, "prepare_cpu": setting, "epoch_s": [round(t, 2) for t in per_epoch],
+    return {"model": model, "prepare_cpu": setting, "threads": res.threads, "epoch_s": [round(t, 2) for t in per_epoch],
             "drift": round(per_epoch[-1] / per_epoch[0], 2),
             "faults_per_step": round((r1.ru_minflt - r0.ru_minflt) / steps),
             "sys_s_per_step": round((r1.ru_stime - r0.ru_stime) / steps, 4), "precision": res.precision}

@@ -213,7 +213,7 @@ def test_the_listing_follows_profile_and_set_and_help_points_to_it():
               "mtl.beta2": 0.999, "viz.deepdream_lr": 0.015}),
     ("quick", {"perceptron.max_iter": 300, "perceptron.all_pairs_max_iter": 30, "mlp.epochs": 2,
                "mlp.search": False, "cnn.epochs": 2, "viz.dream_steps": 128, "viz.filter_steps": 64,
-               "mtl.epochs": 1, "mtl.batch_size": 128, "mtl.epoch_images": 25_000, "mtl.tune_trials": 3,
+               "mtl.epochs": 1, "mtl.batch_size": 128, "mtl.epoch_images": 30_000, "mtl.tune_trials": 3,
                "mtl.tune_subset": 5000, "mtl.tune_epochs": 1, "mtl.lambdas": [0, 0.25, 0.5, 0.75, 1],
                "mlp.search_lrs": [0.001, 0.002, 0.004], "perceptron.pairs": ["0-1", "2-3", "4-5", "6-7", "8-9"]}),
     ("smoke", {"mlp.search_batches": [128], "mlp.search_lrs": [0.001, 0.002], "mlp.search_budgets": [1],

@@ -24,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchmarks import common
 from benchmarks.torch_peers import matmul_peak
 from mnistlab import config
+from mnistlab.hardware import resolve_precision
 from mnistlab.models import registry as models
 from mnistlab.models.cnn import VARIANTS
 from mnistlab.models.mlp import DEPTHS
@@ -75,20 +76,24 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--run", type=Path, help="a finished run of that profile, for its study wall times")
     ap.add_argument("--sizes", default="1024,2048,4096", help="matmul sizes of the peak probe")
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                    help="the peak's precision; auto: what training uses here (bf16 with AMX or AVX512-BF16)")
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(a.threads)
     cfg = config.quick() if a.profile == "quick" else config.full()
     work_by_study = studies(cfg)
-    peak = matmul_peak(torch.float32, "cpu", tuple(int(n) for n in a.sizes.split(",")))
+    precision = resolve_precision(a.precision, torch.device("cpu"))  # bf16 runs are measured against the bf16 peak
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    peak = matmul_peak(dtype, "cpu", tuple(int(n) for n in a.sizes.split(",")))
     times = json.loads((a.run / "metrics.json").read_text()) if a.run else {}
     rows = []
     for study, w in [*work_by_study.items(), ("all three", sum(work_by_study.values()))]:
         keys = list(work_by_study) if study == "all three" else [study]
         rows.append({"study": study, "tflop": w / 1e12, "floor_s": w / (peak * 1e9),
                      "wall_s": sum(times.get(f"time.{k}.s", 0.0) for k in keys) or None})
-    return {"profile": a.profile, "threads": a.threads, "peak_gflops": {"fp32": peak},
+    return {"profile": a.profile, "threads": a.threads, "peak_gflops": {precision: peak},
             "run": str(a.run) if a.run else None, "rows": rows}
 
 
@@ -98,8 +103,8 @@ def render(results: list[dict[str, Any]]) -> str:
         rows = [[r["study"], f"{r['tflop']:.1f}", f"{r['floor_s']:,.0f}",
                  *((f"{r['wall_s']:,.0f}", f"{r['floor_s'] / r['wall_s']:.0%}") if r["wall_s"] else ("n/a", "n/a"))]
                 for r in res["rows"]]
-        out += [f"profile {res['profile']}, {res['threads']} threads, fp32 matmul peak "
-                f"{res['peak_gflops']['fp32']:.1f} GFLOP/s", "",
-                common.table(["study", "training + test-pass TFLOP", "floor at the fp32 peak, s", "run wall time, s",
-                              "floor / wall"], rows), ""]
+        (precision, peak), = res["peak_gflops"].items()
+        out += [f"profile {res['profile']}, {res['threads']} threads, {precision} matmul peak {peak:.1f} GFLOP/s", "",
+                common.table(["study", "training + test-pass TFLOP", f"floor at the {precision} peak, s",
+                              "run wall time, s", "floor / wall"], rows), ""]
     return "\n".join(out)

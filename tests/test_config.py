@@ -190,7 +190,7 @@ def test_every_field_has_a_doc_and_the_listing_shows_it():
         assert len(doc) > 10, f"{key} has no doc"
         assert f"\n{key}: " in text and " ".join(doc.split()) in flat, key
     assert "mtl.lambdas: list[float] = 0,0.25,0.5,0.75,1  (each must lie in [0, 1]; at least 1 value)" in text
-    assert "mlp.search: bool = false" in text and "mtl.epoch_images: int = 25000  (must be >= 0)" in text
+    assert "mlp.search: bool = false" in text and "mtl.epoch_images: int = 30000  (must be >= 0)" in text
 
 
 def test_the_listing_follows_profile_and_set_and_help_points_to_it():

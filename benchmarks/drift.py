@@ -124,9 +124,10 @@ SHOWN = {False: "off", True: "on", "off": "off", "on": "on", "flush": "flush onl
 def render(results: list[dict[str, Any]]) -> str:
     """One row per fit of every results file, in order (prepare_cpu: the early files' false/true = off/on)."""
     rows = [[f"{common.NAMES.get(r['model'], r['model'])} ({res['images']:,})", SHOWN[r["prepare_cpu"]],
+             str(r.get("threads", "not recorded")),  # fits before the threads were recorded ran on torch's default
              ", ".join(f"{t:.2f}" for t in r["epoch_s"]), f"{r['drift']:.2f}", f"{r['faults_per_step']:,}",
              f"{r['sys_s_per_step']:.4f}"] for res in results for r in res["rows"]]
-    return common.table(["model (images per epoch)", "prepare_cpu", "epoch seconds", "last / first",
+    return common.table(["model (images per epoch)", "prepare_cpu", "threads", "epoch seconds", "last / first",
                          "page faults / step", "kernel s / step"], rows)
 
 

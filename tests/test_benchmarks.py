@@ -60,8 +60,8 @@ def test_render_rewrites_only_the_marked_tables(tmp_path: Path) -> None:
     text = "# T\n\nprose | with a pipe\n\n<!-- bench:drift d.json -->\nstale table\n<!-- /bench -->\n\nmore prose\n"
     new = docs.render_text(text, tmp_path)
     assert new.startswith("# T\n\nprose | with a pipe\n\n<!-- bench:drift d.json -->\n| model (images per epoch) |")
-    assert "| MLP 3.1 (1,000) | allocator only | 1.00, 1.50 | 1.50 | 12,345 | 0.0010 |\n<!-- /bench -->\n\nmore " \
-           "prose\n" in new
+    assert ("| MLP 3.1 (1,000) | allocator only | not recorded | 1.00, 1.50 | 1.50 | 12,345 | 0.0010 |\n"
+            "<!-- /bench -->\n\nmore prose\n") in new
     assert "stale" not in new and docs.render_text(new, tmp_path) == new
     with pytest.raises(UserError, match="unknown benchmark"):
         docs.render_text("<!-- bench:nope d.json -->\n<!-- /bench -->\n", tmp_path)

@@ -27,10 +27,10 @@ from mnistlab.models.cnn import CNN_4_1
 from mnistlab.models.mlp import MLP_3_1, build_mlp
 from mnistlab.plots import save_figure
 from mnistlab.plots import viz as plots
-from mnistlab.runs import RunDir, atomic_path
+from mnistlab.runs import RunDir, atomic_path, read_json
 from mnistlab.studies import StudyResult, nets
 from mnistlab.studies import cnn as cnn_study
-from mnistlab.train import Classification, evaluate, pick_device, safe_load
+from mnistlab.train import pick_device, safe_load
 from mnistlab.viz import deepdream, dream, objectives, recipes
 from mnistlab.viz.features import activations, conv_stack, filters, kernel_stats, map_similarity, strongest_slices
 from mnistlab.viz.recipes import dream_objective, dream_starts, prior_basis, render_spec  # and benchmarks/viz_dreams.py
@@ -55,7 +55,8 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     data = nets.mnist(cfg)
     digits = example_digits(data, targets)
     judge = judge or independent_cnn(cfg, rd, data, models)
-    score_models(cfg, data, device, {"cnn_4_1": cnn, "independent": judge}, models)
+    for model in (cnn, judge):
+        model.to(device).eval()
 
     summary: dict[str, Any] = {"models": models}
     summary["filters"], summary["kernel_stats"] = filter_figures(cnn, out)
@@ -89,30 +90,36 @@ def cnn_images(cfg: RunConfig) -> int:
     return cfg.cnn.subset
 
 
-def load_model(rd: RunDir, name: str) -> nn.Module:
-    """A model another study trained (`LOADED`), on CPU in eval mode. Missing file: one line saying which study
-    writes it; nothing is trained or written here (the runner runs that study first, see NEEDS)."""
+def load_model(rd: RunDir, name: str) -> tuple[nn.Module, float]:
+    """A model another study trained (`LOADED`), on CPU in eval mode, with the test accuracy that study measured
+    for it (its history.json: the number of this very model, in the precision it trained in; not re-scored here).
+    Missing files: one line saying which study writes them; nothing is trained or written here (the runner runs
+    that study first, see NEEDS)."""
     study, folder, build = LOADED[name]
     path = rd.path / study / folder / "model.pt"
-    if not path.is_file():
+    history = read_json(path.with_name("history.json"))
+    if not path.is_file() or history is None:
         raise UserError(f"{path} not found: the {study} study writes it, and viz only loads it; "
                         f"`mnistlab run viz --out {rd.path}` runs {study} first (remove {rd.path / study / '.done'} "
                         "if that study finished without it)")
     model = build()
     model.load_state_dict(safe_load(path))
-    log(f"[{NAME}] loaded {name} from {path}")
-    return model.cpu().eval().to(memory_format=torch.contiguous_format)  # training may leave it channels_last
+    test_acc = float(history["final"]["test_acc"])
+    log(f"[{NAME}] loaded {name} from {path} (test accuracy {test_acc:.4f}, measured by the {study} study)")
+    return model.cpu().eval().to(memory_format=torch.contiguous_format), test_acc  # training may leave it NHWC
 
 
 def loaded_models(cfg: RunConfig, rd: RunDir) -> tuple[nn.Module, nn.Module | None, dict[str, Any]]:
     """The CNN 4.1 and, unless the judge is a CNN 4.1 trained here, the MLP 3.1 judge, with where each came
-    from: `reused` = loaded from the study that trained it (`LOADED`)."""
-    info: dict[str, Any] = {"cnn_4_1": {"model": "cnn_4_1", "how": "reused", "path": "cnn/4_1/model.pt"}}
-    cnn = load_model(rd, "cnn_4_1")
+    from (`reused` = loaded from the study that trained it, `LOADED`) and its test accuracy."""
+    cnn, acc = load_model(rd, "cnn_4_1")
+    info: dict[str, Any] = {"cnn_4_1": {"model": "cnn_4_1", "how": "reused", "path": "cnn/4_1/model.pt",
+                                        "test_acc": acc}}
     if cfg.viz.independent != "mlp_3_1":
         return cnn, None, info
-    info["independent"] = {"model": "mlp_3_1", "how": "reused", "path": "mlp/3_1/model.pt"}
-    return cnn, load_model(rd, "mlp_3_1"), info
+    judge, acc = load_model(rd, "mlp_3_1")
+    info["independent"] = {"model": "mlp_3_1", "how": "reused", "path": "mlp/3_1/model.pt", "test_acc": acc}
+    return cnn, judge, info
 
 
 def independent_cnn(cfg: RunConfig, rd: RunDir, data: Dataset, info: dict[str, Any]) -> nn.Module:
@@ -121,20 +128,9 @@ def independent_cnn(cfg: RunConfig, rd: RunDir, data: Dataset, info: dict[str, A
     log(f"[{NAME}] training an independent CNN 4.1 (seed {seed}) with the cnn study's recipe")
     judge, row = nets.train_net(rd, NAME, "independent_cnn_4_1", CNN_4_1.build, cnn_study.recipe(cfg),
                                 nets.tensors(data, cnn_images(cfg), image=True), seed, cfg.device, seed)
-    info["independent"] = {"model": "cnn_4_1", "how": "trained", "path": row["path"] + "/model.pt", "seed": seed}
+    info["independent"] = {"model": "cnn_4_1", "how": "trained", "path": row["path"] + "/model.pt", "seed": seed,
+                           "test_acc": row["test_acc"]}
     return judge
-
-
-def score_models(cfg: RunConfig, data: Dataset, device: torch.device, models: dict[str, nn.Module],
-                 info: dict[str, Any]) -> None:
-    """Each model on `device` in eval mode, and its test accuracy (on the cnn study's test images) in `info`."""
-    _, test = nets.tensors(data, cnn_images(cfg), image=True)
-    for key, model in models.items():
-        model.to(device).eval()
-        info[key]["test_acc"] = evaluate(model, Classification(), *test)["acc"]
-        info[key]["test_n"] = len(test[0])
-        log(f"[{NAME}] {key}: {info[key]['model']} {info[key]['how']} ({info[key]['path']}), "
-            f"test accuracy {info[key]['test_acc']:.4f}")
 
 
 # ---------------------------------------------------------------- filters and feature maps

@@ -1,6 +1,6 @@
 """Task 5: visualising the CNN. The dreams' probabilities and hits from metrics.json (`viz.dream.*`,
 `viz.deepdream.*`); which models were used, the kernel and feature-map facts and the DeepDream table from
-viz/summary.json; a model's accuracy from the study that trained it (`_model_acc`)."""
+viz/summary.json, with each model's test accuracy as the study that trained it measured it."""
 
 from __future__ import annotations
 
@@ -9,17 +9,6 @@ from typing import Any
 from mnistlab.deliverables import claims
 from mnistlab.deliverables.results import MissingResult, Results
 from mnistlab.deliverables.sections.common import and_list, figures, need
-
-
-def _model_acc(r: Results, which: str, model: str, how: str) -> str:
-    """Test accuracy of a model the visualisation used. A reused model is quoted from the study that trained it,
-    so the report gives one number per model (the visualisation re-scores it in fp32, its study in the training
-    precision, and one image in 10,000 can flip between the two)."""
-    source = {"cnn_4_1": "cnn.4_1.test_acc", "mlp_3_1": "mlp.3_1.test_acc"}.get(model)
-    if how == "reused" and source and r.has(source):
-        return r.pct(source)
-    return r.pct(f"viz.{which}.test_acc")
-
 
 START = {"pca": "noise, PCA prior", "pixel": "noise, pixels", "real": "test digit"}  # table's 'start' column
 
@@ -156,9 +145,9 @@ def viz(r: Results) -> dict[str, Any]:
         "table": {"header": ["class", "start", "p (CNN 4.1)", f"p ({indep})", "hits CNN", f"hits {indep}"],
                   "rows": rows, "align": "clrrrr"},
         "cnn_how": str(models["cnn_4_1"]["how"]),
-        "cnn_acc": _model_acc(r, "cnn_4_1", "cnn_4_1", str(models["cnn_4_1"]["how"])),
+        "cnn_acc": r.pct("viz.cnn_4_1.test_acc"),
         "indep": indep, "indep_how": str(models["independent"]["how"]),
-        "indep_acc": _model_acc(r, "independent", indep_model, str(models["independent"]["how"])),
+        "indep_acc": r.pct("viz.independent.test_acc"),
         "indep_is_mlp": indep_model.startswith("mlp"),
         "deep_shown": str(s["filters"][deep[0]]["shown"]) if deep else "",
         "active_first": f"{100 * frac[layers[0]]:.0f}%", "active_last": f"{100 * frac[layers[-1]]:.0f}%",

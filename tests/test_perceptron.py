@@ -176,3 +176,22 @@ def test_perceptron_study_end_to_end(smoke_studies, tmp_path):
         again = study.run(cfg, rd)
     assert {k: v for k, v in again.metrics.items()} == {k: v for k, v in metrics.items()
                                                         if k.startswith("perceptron.")}
+
+
+def test_fits_in_worker_processes_equal_the_fits_in_this_process(mnist, tmp_path):
+    """The study's fits run in parallel processes when cores are free: each fit must come out exactly as it does
+    in this process (same stored JSON), whatever the worker count, and a stored fit is read back, not re-fitted."""
+    data = (mnist.train.x, mnist.train.y, mnist.test.x, mnist.test.y)
+    jobs = [(2, 3, 5, 0, True), (4, 9, 5, 0, False), (0, 1, 5, 1, False)]
+    inline = dict(study.fit_jobs(tmp_path / "one", data, jobs, 800, workers=1))
+    pooled = dict(study.fit_jobs(tmp_path / "two", data, jobs, 800, workers=2))
+    assert set(inline) == set(pooled) == set(jobs)
+    for job in jobs:
+        assert {k: v for k, v in pooled[job].items() if k != "fit_s"} == \
+            {k: v for k, v in inline[job].items() if k != "fit_s"}
+        assert json.loads(study.fit_path(tmp_path / "two", job).read_text())["pair"] == f"{job[0]}-{job[1]}"
+    assert "sklearn.test_acc" in pooled[jobs[0]] and "sklearn.test_acc" not in pooled[jobs[1]]
+    stored = study.fit_path(tmp_path / "two", jobs[1])
+    stored.write_text(json.dumps({**pooled[jobs[1]], "test_acc": -1.0}))  # a marker only a re-fit would lose
+    again = dict(study.fit_jobs(tmp_path / "two", data, jobs, 800, workers=2))
+    assert again[jobs[1]]["test_acc"] == -1.0

@@ -73,13 +73,18 @@ def configure_threads(n: int | None = None) -> int:
     slower with 2 threads than with 1 (docs/BENCHMARKS.md), while a free second core gives at most 2x: so
     2 threads only when the machine was quiet over the last minute and is now. The count changes float
     summation order, so results are bit-identical only for equal thread counts: MNISTLAB_THREADS pins it."""
+    torch.set_num_threads(free_cores(n))
+    return torch.get_num_threads()
+
+
+def free_cores(n: int | None = None) -> int:
+    """The count `configure_threads` sizes torch to (n, else $MNISTLAB_THREADS, else the free cores; at least 1),
+    without setting anything: also the number of worker processes for work that runs in parallel processes."""
     if n is None and (env := os.environ.get("MNISTLAB_THREADS", "").strip()):
         n = int(env)
-    cores = _usable_cores()
     if n is None:
-        n = max(1, cores - _busy_elsewhere())
-    torch.set_num_threads(max(1, n))
-    return torch.get_num_threads()
+        n = _usable_cores() - _busy_elsewhere()
+    return max(1, n)
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt parameter numbers (malloc.h)

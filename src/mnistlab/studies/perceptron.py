@@ -9,12 +9,20 @@ is only ever scored. Extra: the 10x10 heat-map of test accuracy over all 45 pair
 
 Writes under `perceptron/`: pairs/<a>-<b>-s<seed>-i<max_iter>.json (one finished fit each; a re-run after a crash reuses
 them), curves.json, weights.npz, figures/{errors,weights,all_pairs}.{png,svg}.
+
+Speed: every fit is independent and single-threaded (NumPy's BLAS is held to one thread, see
+`models.perceptron.train`), so the fits run in as many worker processes as there are free cores
+(`hardware.free_cores`; `MNISTLAB_THREADS` pins it). Each fit is seeded and alone in its process, so the numbers
+do not depend on the worker count; only the order of the log lines does.
 """
 
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +31,9 @@ from sklearn.linear_model import Perceptron as SkPerceptron
 
 from mnistlab.config import RunConfig, parse_pairs
 from mnistlab.data import flatten, load_dataset, select_pair, to_signed
+from mnistlab.hardware import free_cores
 from mnistlab.log import log, progress
 from mnistlab.models.perceptron import error_rate, train
-from mnistlab.plots import perceptron as plots
-from mnistlab.plots import save_figure
 from mnistlab.runs import RunDir, atomic_path, atomic_write_json, read_json
 from mnistlab.studies import StudyResult
 
@@ -67,17 +74,60 @@ def fit_pair(data: Arrays, a: int, b: int, max_iter: int, seed: int, subset: int
     return res
 
 
-def cached_fit(folder: Path, data: Arrays, a: int, b: int, max_iter: int, seed: int, subset: int,
-               sklearn: bool) -> dict[str, Any]:
-    """fit_pair, stored as JSON under `folder` once finished and read back on a re-run of the same run folder
-    (the run folder refuses a different config, so a stored fit always matches the settings)."""
-    path = folder / f"{a}-{b}-s{seed}-i{max_iter}.json"
-    old = read_json(path)
-    if old is not None and (not sklearn or "sklearn.test_acc" in old):
-        return old
-    res = fit_pair(data, a, b, max_iter, seed, subset, sklearn)
-    atomic_write_json(path, res)
-    return read_json(path)  # the JSON form (lists), as a re-run would see it
+Job = tuple[int, int, int, int, bool]  # a, b, max_iter, seed, sklearn
+
+
+def fit_path(folder: Path, job: Job) -> Path:
+    a, b, max_iter, seed, _ = job
+    return folder / f"{a}-{b}-s{seed}-i{max_iter}.json"
+
+
+def stored_fit(folder: Path, job: Job) -> dict[str, Any] | None:
+    """A finished fit of `job` stored by an earlier run of the same run folder (which refuses a different config,
+    so a stored fit always matches the settings), or None."""
+    old = read_json(fit_path(folder, job))
+    return old if old is not None and (not job[4] or "sklearn.test_acc" in old) else None
+
+
+def fit_jobs(folder: Path, data: Arrays, jobs: list[Job], subset: int,
+             workers: int) -> Iterator[tuple[Job, dict[str, Any]]]:
+    """Yield (job, result) for every job, in the order they finish, each result stored under `folder` as JSON once done
+    and read back, as a re-run of the same folder would see it; stored ones are not fitted again. With more than
+    one worker the fits run in that many fresh processes ("spawn": nothing of this process's torch threads or
+    heap is copied), each handed the image arrays once."""
+    todo = []
+    for job in jobs:
+        old = stored_fit(folder, job)
+        if old is not None:
+            yield job, old
+        else:
+            todo.append(job)
+    if workers <= 1 or len(todo) <= 1:
+        for job in todo:
+            yield job, _store(folder, job, fit_pair(data, *job[:4], subset, job[4]))
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(data, subset)) as pool:
+        futures = {pool.submit(_worker_fit, job): job for job in todo}
+        for future in as_completed(futures):
+            job = futures[future]
+            yield job, _store(folder, job, future.result())
+
+
+def _store(folder: Path, job: Job, res: dict[str, Any]) -> dict[str, Any]:
+    atomic_write_json(fit_path(folder, job), res)
+    return read_json(fit_path(folder, job))  # the JSON form (lists)
+
+
+_WORKER: dict[str, Any] = {}  # in a worker process: the arrays and subset every fit of the pool uses
+
+
+def _init_worker(data: Arrays, subset: int) -> None:
+    _WORKER.update(data=data, subset=subset)
+
+
+def _worker_fit(job: Job) -> dict[str, Any]:
+    return fit_pair(_WORKER["data"], *job[:4], _WORKER["subset"], job[4])
 
 
 SCORES = ("train_acc", "test_acc", "iters", "pocket.train_acc", "pocket.test_acc", "pocket.iters",
@@ -107,6 +157,9 @@ def all_pairs_matrix(results: dict[str, dict[str, Any]], key: str) -> np.ndarray
 
 
 def _figures(out: Path, first: dict[str, dict[str, Any]], every: dict[str, dict[str, Any]], budget: int) -> None:
+    from mnistlab.plots import perceptron as plots
+    from mnistlab.plots import save_figure
+
     fig_dir = out / "figures"
     save_figure(plots.error_curves({p: r["errors"] for p, r in first.items()},
                                    {p: r["pocket.iters"] for p, r in first.items()}), fig_dir / "errors")
@@ -124,22 +177,31 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     data = (ds.train.x, ds.train.y, ds.test.x, ds.test.y)
     pairs = parse_pairs(c.pairs)
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
-    runs: dict[str, list[dict[str, Any]]] = {}
-    for (a, b), seed in progress(list(itertools.product(pairs, seeds)), "perceptron pairs"):
-        res = cached_fit(out / "pairs", data, a, b, c.max_iter, seed, c.subset, sklearn=True)
-        runs.setdefault(res["pair"], []).append(res)
-        log(f"[perceptron] {res['pair']} seed {seed}: {res['iters']} it., test {res['test_acc']:.4f} "
-            f"(pocket {res['pocket.test_acc']:.4f}, sklearn {res['sklearn.test_acc']:.4f}) in {res['fit_s']:.1f} s")
-    first = {p: rs[0] for p, rs in runs.items()}
-
-    every: dict[str, dict[str, Any]] = {}
     budget = c.all_pairs_max_iter or c.max_iter
-    if c.all_pairs:  # extra: all 45 pairs, first seed, reusing the fits above when the budget is the same
+    main: list[Job] = [(a, b, c.max_iter, seed, True) for (a, b), seed in itertools.product(pairs, seeds)]
+    # extra: all 45 pairs, first seed, reusing the fits above when the budget is the same
+    extra: list[Job] = [(a, b, budget, cfg.seed, False) for a, b in itertools.combinations(range(10), 2)
+                        if c.all_pairs and (budget != c.max_iter or (a, b) not in pairs)]
+    workers = free_cores()
+    log(f"[perceptron] {len(main) + len(extra)} fits in {min(workers, len(main) + len(extra))} process(es)")
+    done: dict[Job, dict[str, Any]] = {}
+    for job, res in progress(fit_jobs(out / "pairs", data, main + extra, c.subset, workers), "perceptron fits",
+                             total=len(main) + len(extra)):
+        done[job] = res
+        if job[4]:  # the brief's pairs: one line each
+            log(f"[perceptron] {res['pair']} seed {res['seed']}: {res['iters']} it., test {res['test_acc']:.4f} "
+                f"(pocket {res['pocket.test_acc']:.4f}, sklearn {res['sklearn.test_acc']:.4f}) in "
+                f"{res['fit_s']:.1f} s")
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for job in main:
+        runs.setdefault(f"{job[0]}-{job[1]}", []).append(done[job])
+    first = {p: rs[0] for p, rs in runs.items()}
+    every: dict[str, dict[str, Any]] = {}
+    if c.all_pairs:
         reuse = first if budget == c.max_iter else {}
-        for a, b in progress(list(itertools.combinations(range(10), 2)), "all 45 pairs"):
+        for a, b in itertools.combinations(range(10), 2):
             key = f"{a}-{b}"
-            every[key] = reuse.get(key) or cached_fit(out / "pairs", data, a, b, budget, cfg.seed, c.subset,
-                                                      sklearn=False)
+            every[key] = reuse.get(key) or done[(a, b, budget, cfg.seed, False)]
 
     with atomic_path(out / "weights.npz") as tmp, open(tmp, "wb") as f:  # keys '0-1.w', '0-1.pocket_b', ...
         np.savez(f, **{f"{p}.{k}": np.asarray(r[k]) for p, r in first.items()

@@ -12,8 +12,9 @@ them), curves.json, weights.npz, figures/{errors,weights,all_pairs}.{png,svg}.
 
 Speed: every fit is independent and single-threaded (NumPy's BLAS is held to one thread, see
 `models.perceptron.train`), so the fits run in as many worker processes as there are free cores
-(`hardware.free_cores`; `MNISTLAB_THREADS` pins it). Each fit is seeded and alone in its process, so the numbers
-do not depend on the worker count; only the order of the log lines does.
+(`hardware.free_cores`; `MNISTLAB_THREADS` pins it; in the notebook they run in the kernel, one after another).
+Each fit is seeded and alone in its process, so the numbers do not depend on the worker count; only the order
+of the log lines does.
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ def fit_jobs(folder: Path, data: Arrays, jobs: list[Job], subset: int,
             yield job, old
         else:
             todo.append(job)
-    if workers <= 1 or len(todo) <= 1:
+    # A spawned worker imports this module by name, so it must be a file on the path: not so in the notebook,
+    # whose cells define the modules in memory (no __spec__); there the fits run here, one after another.
+    if workers <= 1 or len(todo) <= 1 or __spec__ is None:
         for job in todo:
             yield job, _store(folder, job, fit_pair(data, *job[:4], subset, job[4]))
         return

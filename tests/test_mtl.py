@@ -146,7 +146,8 @@ def test_two_trial_tuning_writes_its_study(swept):
     tuning = read_json(out / "mtl" / "tuning" / "result.json")
     study = optuna.load_study(study_name=tuning["study"], storage=f"sqlite:///{out / 'mtl/tuning/optuna.db'}")
     assert len(study.trials) == 2 and (out / "mtl" / "tuning" / "trials.csv").is_file()
-    assert study.trials[0].params["lr"] == pytest.approx(1e-3)  # Adam's defaults are trial 0
+    first, m = study.trials[0].params, config.build("smoke").mtl  # the config's Adam settings are trial 0
+    assert (first["lr"], first["beta1"], 1 - first["beta2_gap"]) == pytest.approx((m.lr, m.beta1, m.beta2))
     split = np.load(out / "mtl" / "tuning" / "split.npz")
     assert len(split["val_idx"]) == 64 and not set(split["val_idx"]) & set(split["train_idx"])
     assert tuning["best"]["lr"] == pytest.approx(study.best_params["lr"])

@@ -208,14 +208,13 @@ def test_the_listing_follows_profile_and_set_and_help_points_to_it():
     ("full", {"seeds": 1, "mlp.epochs": 5, "mlp.search": True, "mlp.search_batches": [128, 256, 512],
               "mlp.search_lrs": [0.001, 0.002, 0.004], "mlp.search_budgets": [5, 10], "cnn.epochs": 8,
               "viz.dream_steps": 256, "viz.dream_classes": [2, 9], "viz.deepdream_layers": ["conv2", "conv3"],
-              "mtl.lambdas": [0, 0.25, 0.5, 0.75, 1], "mtl.epochs": 6, "mtl.batch_size": 512, "mtl.tune_trials": 12,
-              "mtl.lr": 0.002, "mtl.tune_subset": 20000,
+              "mtl.lambdas": [0, 0.25, 0.5, 0.75, 1], "mtl.epochs": 6, "mtl.batch_size": 256, "mtl.tune_trials": 12,
               "perceptron.pairs": ["0-1", "2-3", "4-5", "6-7", "8-9"], "perceptron.max_iter": 1000,
               "mtl.beta2": 0.999, "viz.deepdream_lr": 0.015}),
     ("quick", {"perceptron.max_iter": 300, "perceptron.all_pairs_max_iter": 30, "mlp.epochs": 2,
                "mlp.search": False, "cnn.epochs": 2, "viz.dream_steps": 128, "viz.filter_steps": 64,
                "mtl.epochs": 1, "mtl.batch_size": 128, "mtl.epoch_images": 30_000, "mtl.tune_trials": 3,
-               "mtl.lr": 0.001, "mtl.tune_subset": 5000, "mtl.tune_epochs": 1, "mtl.lambdas": [0, 0.25, 0.5, 0.75, 1],
+               "mtl.tune_subset": 5000, "mtl.tune_epochs": 1, "mtl.lambdas": [0, 0.25, 0.5, 0.75, 1],
                "mlp.search_lrs": [0.001, 0.002, 0.004], "perceptron.pairs": ["0-1", "2-3", "4-5", "6-7", "8-9"]}),
     ("smoke", {"mlp.search_batches": [128], "mlp.search_lrs": [0.001, 0.002], "mlp.search_budgets": [1],
                "mlp.val_size": 200, "mtl.subset": 256, "pca.subset": 2000}),
@@ -238,7 +237,7 @@ def test_profiles_differ_from_full_only_where_they_say():
     changed = {f"{s}.{k}" for s, v in quick.items() if isinstance(v, dict) for k in v if v[k] != full[s][k]}
     assert changed == {"perceptron.max_iter", "perceptron.all_pairs_max_iter", "mlp.epochs", "mlp.search",
                        "cnn.epochs", "viz.dream_steps", "viz.filter_steps", "mtl.epochs", "mtl.batch_size",
-                       "mtl.lr", "mtl.epoch_images", "mtl.tune_trials", "mtl.tune_subset", "mtl.tune_epochs"}
+                       "mtl.epoch_images", "mtl.tune_trials", "mtl.tune_subset", "mtl.tune_epochs"}
 
 
 def test_readme_says_how_to_list_settings():

@@ -189,13 +189,12 @@ class MTLConfig:
                                    "L_groups; one fresh net each", low=0, high=1, min_len=1)
     epochs: int = setting(6, "every final model (2 single nets, each lambda, uw); docs/BENCHMARKS.md, "
                           "\"Multi-task study\"", **POSITIVE)
-    batch_size: int = setting(512, "per-step costs (Adam over 23M weights, bf16 weight casts) are a third of a step "
-                              "at 256: 28% less time per epoch, the same validation accuracy (docs/BENCHMARKS.md)",
+    batch_size: int = setting(256, "per-step costs (Adam over 23M weights, bf16 casts) halve per image against 128",
                               **POSITIVE)
     epoch_images: int = setting(0, "images per epoch of every model: 0 = all 60,000; N = a fresh seeded draw of N",
                                 **AT_LEAST_0)
-    lr: float = setting(2e-3, "Adam (peak); used as is when `tune` is off, and as Optuna's first (enqueued) trial: "
-                        "1e-3 at batch 256 scaled with the batch", **POSITIVE)
+    lr: float = setting(1e-3, "Adam; used as is when `tune` is off, and as Optuna's first (enqueued) trial",
+                        **POSITIVE)
     beta1: float = setting(0.9, "Adam's beta1 (as lr)", low=0, high=1, high_open=True)
     beta2: float = setting(0.999, "Adam's beta2 (as lr)", low=0, high=1, high_open=True)
     schedule: str = setting("onecycle", "learning-rate schedule (warm-up then cosine decay), for trials and final "
@@ -206,8 +205,8 @@ class MTLConfig:
                                **POSITIVE)
     tune_epochs: int = setting(2, "epochs per trial: two, so the median pruner can stop a poor trial after the "
                                "first", **POSITIVE)
-    tune_subset: int = setting(20000, "training images per trial, a seeded draw from the train part (0 = all of "
-                               "it); 20,000: 80 steps of 512 in two epochs, as 10,000 gave at 256", **AT_LEAST_0)
+    tune_subset: int = setting(10000, "training images per trial, a seeded draw from the train part (0 = all of "
+                               "it)", **AT_LEAST_0)
     storage: str = setting("", "Optuna storage URL ($VARS expanded at use); empty = SQLite in <run>/mtl/tuning/")
     uncertainty: bool = setting(True, "Kendall et al. (2018) learned task weights, as an extra row")
     val_size: int = setting(5000, "validation slice of train, for tuning only", **POSITIVE)
@@ -251,7 +250,7 @@ def quick() -> RunConfig:
     cfg.mlp.epochs, cfg.mlp.depth_epochs, cfg.mlp.search = 2, 0, False
     cfg.cnn.epochs, cfg.cnn.variant_epochs = 2, 0
     cfg.viz.dream_steps, cfg.viz.filter_steps = 128, 64
-    cfg.mtl.epochs, cfg.mtl.batch_size, cfg.mtl.epoch_images, cfg.mtl.lr = 1, 128, 30_000, 1e-3
+    cfg.mtl.epochs, cfg.mtl.batch_size, cfg.mtl.epoch_images = 1, 128, 30_000
     cfg.mtl.tune_trials, cfg.mtl.tune_subset, cfg.mtl.tune_epochs = 3, 5000, 1  # a smoke test of tuning, no more
     return cfg
 

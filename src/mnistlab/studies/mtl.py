@@ -122,10 +122,16 @@ def digest(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+# Inference batch of the Fashion nets (the engine's default is 256, sized for CNN 4.1): their dense layers dominate,
+# and a pass over 10,000 images took 0.7-0.9 s at 1024 against 1.2-1.3 s at 256 (bf16, 2 threads, AMX Xeon;
+# docs/BENCHMARKS.md). Two passes per epoch (the training sample and the test set), 48 epochs per run.
+EVAL_BATCH = 1024
+
+
 def train_spec(cfg: RunConfig, adam: dict[str, float], seed: int, epochs: int | None = None) -> TrainSpec:
     m = cfg.mtl
     return TrainSpec(epochs=epochs or m.epochs, batch_size=m.batch_size, epoch_images=m.epoch_images, lr=adam["lr"],
-                     betas=(adam["beta1"], adam["beta2"]), schedule=m.schedule, seed=seed)
+                     betas=(adam["beta1"], adam["beta2"]), schedule=m.schedule, seed=seed, eval_batch=EVAL_BATCH)
 
 
 def train_one(spec: ModelSpec, seed: int, data: FashionTensors, tspec: TrainSpec, folder: Path | None,

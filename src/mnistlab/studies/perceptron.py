@@ -185,8 +185,8 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     # extra: all 45 pairs, first seed, reusing the fits above when the budget is the same
     extra: list[Job] = [(a, b, budget, cfg.seed, False) for a, b in itertools.combinations(range(10), 2)
                         if c.all_pairs and (budget != c.max_iter or (a, b) not in pairs)]
-    workers = free_cores()
-    log(f"[perceptron] {len(main) + len(extra)} fits in {min(workers, len(main) + len(extra))} process(es)")
+    workers = min(free_cores() if __spec__ is not None else 1, len(main) + len(extra))  # see fit_jobs
+    log(f"[perceptron] {len(main) + len(extra)} fits, {workers} at a time")
     done: dict[Job, dict[str, Any]] = {}
     for job, res in progress(fit_jobs(out / "pairs", data, main + extra, c.subset, workers), "perceptron fits",
                              total=len(main) + len(extra)):

@@ -35,8 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for results.json and report.md "
                    "(default benchmarks/results/<date>-<machine>/peers/)")
     p.add_argument("--models", help="comma list of mlp_3_1, cnn_4_1, fashion_items")
-    p.add_argument("--variants", help="comma list of our switches: default, fp32, unfused Adam, channels-last, "
-                   "compile, 1 thread ('none' = no our-engine rows)")
+    p.add_argument("--variants", help="comma list of our switches: default (each model as its study trains it), "
+                   "fp32, unfused Adam, channels-last, contiguous, compile, 1 thread ('none' = no our-engine rows)")
     p.add_argument("--peers", help="comma list of dataloader, keras, keras-bf16 ('none' = no peers)")
     p.add_argument("--phases", help="comma list of peak, throughput, tta, profile")
     for name, text in (("images", "training images per throughput epoch"), ("repeats", "interleaved repeats"),

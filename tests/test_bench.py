@@ -16,6 +16,8 @@ sys.path.insert(0, str(REPO))  # the benchmarks/ package lives beside src/, not 
 
 from benchmarks import report, torch_peers
 
+from mnistlab import config
+
 
 def test_bench_smoke_runs_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "bench"
@@ -104,3 +106,16 @@ def test_replace_section_swaps_one_section_and_appends_a_missing_one(tmp_path: P
     assert doc.read_text() == "# T\n\n## A\nnew a\n\n## B\nb\n"
     replace_section(doc, "## C", "## C\nc\n")
     assert doc.read_text() == "# T\n\n## A\nnew a\n\n## B\nb\n\n## C\nc\n"
+
+
+def test_the_engine_default_trains_each_model_as_its_study_does(monkeypatch, mnist):
+    """"ours: default" must be the study's configuration (CNN 4.1 in channels_last), "contiguous" the one switch
+    off; the specs `fit` receives say so."""
+    seen = []
+    monkeypatch.setattr(torch_peers, "fit", lambda model, data, spec, **kw: seen.append(spec))
+    monkeypatch.setattr(torch_peers, "evaluate", lambda *a, **kw: {"acc": 0.0})
+    for variant in ("default", "contiguous"):
+        with pytest.raises(IndexError):  # the stubbed fit reports no epochs: only the spec is of interest here
+            torch_peers.engine_trial("cnn_4_1", mnist, torch_peers.VARIANTS[variant], images=64, timed_epochs=1,
+                                     seed=0, device="cpu")
+    assert [s.channels_last for s in seen] == [config.full().cnn.channels_last, False]

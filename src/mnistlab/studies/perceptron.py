@@ -103,14 +103,13 @@ def fit_jobs(folder: Path, data: Arrays, jobs: list[Job], subset: int,
             yield job, old
         else:
             todo.append(job)
-    # A spawned worker imports this module by name, so it must be a file on the path: not so in the notebook,
-    # whose cells define the modules in memory (no __spec__); there the fits run here, one after another.
-    if workers <= 1 or len(todo) <= 1 or __spec__ is None:
+    if workers <= 1 or len(todo) <= 1:
         for job in todo:
             yield job, _store(folder, job, fit_pair(data, *job[:4], subset, job[4]))
         return
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(data, subset)) as pool:
+    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
+                             initargs=(data, subset)) as pool:
         futures = {pool.submit(_worker_fit, job): job for job in todo}
         for future in as_completed(futures):
             job = futures[future]
@@ -120,6 +119,13 @@ def fit_jobs(folder: Path, data: Arrays, jobs: list[Job], subset: int,
 def _store(folder: Path, job: Job, res: dict[str, Any]) -> dict[str, Any]:
     atomic_write_json(fit_path(folder, job), res)
     return read_json(fit_path(folder, job))  # the JSON form (lists)
+
+
+def pool_size(n_fits: int) -> int:
+    """Fits to run at a time: the free cores, at most one per fit. 1 in the notebook: a spawned worker imports
+    this module by name, so it must be a file on the path, while the notebook's cells define the modules in
+    memory (no __spec__); there the fits run in the kernel, one after another."""
+    return min(free_cores(), n_fits) if __spec__ is not None else 1
 
 
 _WORKER: dict[str, Any] = {}  # in a worker process: the arrays and subset every fit of the pool uses
@@ -185,7 +191,7 @@ def run(cfg: RunConfig, rd: RunDir) -> StudyResult:
     # extra: all 45 pairs, first seed, reusing the fits above when the budget is the same
     extra: list[Job] = [(a, b, budget, cfg.seed, False) for a, b in itertools.combinations(range(10), 2)
                         if c.all_pairs and (budget != c.max_iter or (a, b) not in pairs)]
-    workers = min(free_cores() if __spec__ is not None else 1, len(main) + len(extra))  # see fit_jobs
+    workers = pool_size(len(main) + len(extra))
     log(f"[perceptron] {len(main) + len(extra)} fits, {workers} at a time")
     done: dict[Job, dict[str, Any]] = {}
     for job, res in progress(fit_jobs(out / "pairs", data, main + extra, c.subset, workers), "perceptron fits",

@@ -5,12 +5,15 @@ slice Optuna tunes on); the test split plays no part, since these runs choose th
   init    one epoch (one-cycle) on the first N images of the rest of train for three weight inits: PyTorch's
           default (uniform +-1/sqrt(fan_in)), Glorot uniform (Keras' default) and He uniform (what the study uses).
   single  the single items net on the other 55,000 training images for E epochs (one-cycle), validation accuracy
-          per epoch: the basis for the `full` profile's epochs.
+          per epoch: the basis for the `full` profile's epochs; with --seed (initial weights, batch order), and
+          two regularisers the study does not use, tried for accuracy margin: --flip (a random half of every
+          batch mirrored left-right) and --label-smoothing.
   short   one short epoch on a seeded draw of N images (`mtl.epoch_images`) at several batch sizes and peak
           learning rates: the basis for the `quick` profile.
 
   python -m benchmarks mtl_recipe init [--n 12000]
-  python -m benchmarks mtl_recipe single --epochs 6 [--batch 256] [--lr 0.0015]
+  python -m benchmarks mtl_recipe single --epochs 6 [--batch 256] [--lr 0.0015] [--seed 0] [--flip]
+                                        [--label-smoothing 0.1]
   python -m benchmarks mtl_recipe short [--images 20000,25000,30000] [--grid 128:1e-3,128:2e-3,256:1.5e-3]
 """
 
@@ -46,16 +49,34 @@ def reinit(model: nn.Module, kind: str) -> None:
                 nn.init.zeros_(m.bias)
 
 
-def train(epochs: int, batch: int, lr: float, train, val, init: str = "he",
-          epoch_images: int = 0) -> list[dict[str, float]]:
+class Flip(nn.Module):
+    """Training-time augmentation: mirrors a random half of the batch left-right (global RNG); identity in eval."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        return torch.where(torch.rand(x.shape[0], 1, 1, 1) < 0.5, x.flip(-1), x)
+
+
+def train(epochs: int, batch: int, lr: float, train, val, init: str = "he", epoch_images: int = 0, seed: int = 0,
+          flip: bool = False, smoothing: float = 0.0, eval_batch: int = 256) -> list[dict[str, float]]:
+    import torch.nn.functional as F
+
     from mnistlab.models.multitask import SingleTask, build_single
     from mnistlab.train import TrainSpec, fit
 
-    torch.manual_seed(0)
+    class Smoothed(SingleTask):
+        def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(out.float(), y[:, self.col], label_smoothing=smoothing)
+
+    torch.manual_seed(seed)
     model = build_single(10)
     reinit(model, init)
-    spec = TrainSpec(epochs=epochs, batch_size=batch, lr=lr, schedule="onecycle", epoch_images=epoch_images)
-    return fit(model, train, spec, name=f"{init}-e{epochs}-b{batch}", test=val, task=SingleTask("items"),
+    if flip:
+        model = nn.Sequential(Flip(), *model)
+    spec = TrainSpec(epochs=epochs, batch_size=batch, lr=lr, schedule="onecycle", epoch_images=epoch_images,
+                     seed=seed, eval_batch=eval_batch)
+    return fit(model, train, spec, name=f"{init}-e{epochs}-b{batch}", test=val, task=Smoothed("items"),
                device="cpu", held_out="val").history
 
 
@@ -65,6 +86,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--epochs", type=int, default=6, help="single: epochs")
     ap.add_argument("--batch", type=int, default=256, help="single: batch size")
     ap.add_argument("--lr", type=float, default=1.5e-3, help="single: peak learning rate")
+    ap.add_argument("--seed", type=int, default=0, help="single: seed of the initial weights and batch order")
+    ap.add_argument("--flip", action="store_true", help="single: mirror a random half of every batch")
+    ap.add_argument("--label-smoothing", type=float, default=0.0, help="single: of the cross-entropy")
     ap.add_argument("--images", default="20000,25000,30000", help="short: images per epoch")
     ap.add_argument("--grid", default="128:1e-3,128:2e-3,256:1.5e-3", help="short: batch:peak lr pairs")
     ap.add_argument("--val-images", type=int, default=0, help="score on the first N of the validation slice only "
@@ -73,6 +97,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
     from mnistlab.data import load_dataset, validation_split
+    from mnistlab.studies.mtl import EVAL_BATCH  # single: the study's inference batch (bf16 sums round by batch)
 
     ds = load_dataset("fashion")
     tr, va = validation_split(len(ds.train.x), 5000, 0)  # the mtl study's tuning slice (mtl.val_size, seed 0)
@@ -94,7 +119,9 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     else:
         t0 = time.process_time()
         rows = [{"epoch": h["epoch"], "train_acc": h["train_items"], "val_acc": h["val_items"],
-                 "train_s": h["train_s"]} for h in train(a.epochs, a.batch, a.lr, part, val)]
+                 "train_s": h["train_s"]}
+                for h in train(a.epochs, a.batch, a.lr, part, val, seed=a.seed, flip=a.flip,
+                               smoothing=a.label_smoothing, eval_batch=EVAL_BATCH)]
         rows[-1]["process_cpu_s"] = time.process_time() - t0
     return {"what": a.what, "args": {k: v for k, v in vars(a).items() if k != "out"}, "rows": rows}
 
@@ -111,7 +138,8 @@ def render(results: list[dict[str, Any]]) -> str:
                                     [[r["images"], r["batch"], f"{r['lr']:g}", f"{100 * r['val_acc']:.2f}",
                                       f"{r['train_s']:.0f}"] for r in rows]))
         else:
-            out.append(f"Batch {a['batch']}, peak lr {a['lr']}, one-cycle over {a['epochs']} epochs:\n\n"
+            extra = "".join(f", {k} {a[k]}" for k in ("seed", "flip", "label_smoothing") if a.get(k))
+            out.append(f"Batch {a['batch']}, peak lr {a['lr']}, one-cycle over {a['epochs']} epochs{extra}:\n\n"
                        + common.table(["epoch", "train acc %", "val acc %", "wall s"],
                                       [[r["epoch"], f"{100 * r['train_acc']:.2f}", f"{100 * r['val_acc']:.2f}",
                                         f"{r['train_s']:.0f}"] for r in rows]))

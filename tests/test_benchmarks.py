@@ -19,7 +19,9 @@ sys.path.insert(0, str(REPO))  # the benchmarks/ package lives beside src/, not 
 
 from benchmarks import common, docs, registry
 
+from mnistlab import config
 from mnistlab.errors import UserError
+from mnistlab.models.cnn import VARIANTS
 
 
 def bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -103,6 +105,23 @@ def test_repeats_are_interleaved() -> None:
     assert calls == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
     assert runs == [[0, 10, 20], [0, 10, 20]]
     assert common.medians([{"x": 1.0}, {"x": 5.0}, {"x": 2.0}]) == {"x": 2.0, "n": 3}
+
+
+def test_the_floor_counts_every_training_of_the_full_profile_at_its_batch() -> None:
+    from benchmarks import floor
+
+    cfg = config.full()
+    planned = floor.jobs(cfg)
+    finals = [j for j in planned if j.study == "mtl" and j.test == floor.TEST]
+    assert len(finals) == 2 + len(cfg.mtl.lambdas) + int(cfg.mtl.uncertainty)  # 6.1's two nets, 6.2's, uw
+    assert {j.model for j in finals} == {"fashion_items", "fashion_groups", "mtl"}
+    trials = [j for j in planned if j.study == "mtl" and j.test == floor.VAL]
+    assert len(trials) == cfg.mtl.tune_trials
+    items = next(j for j in finals if j.model == "fashion_items")
+    assert floor.steps(items) == cfg.mtl.epochs * -(-60_000 // cfg.mtl.batch_size)  # a last, short batch counts
+    assert {j.model for j in planned if j.study == "cnn"} == {"cnn_4_1"} | {f"cnn_4_2_{v}" for v in VARIANTS}
+    search = [j for j in planned if j.study == "mlp" and j.test == floor.VAL]
+    assert sorted({j.batch for j in search}) == sorted(cfg.mlp.search_batches)
 
 
 def test_a_bad_flag_or_a_missing_run_folder_is_one_line(tmp_path: Path) -> None:

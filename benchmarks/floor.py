@@ -1,14 +1,14 @@
-"""The floors of a profile's trained networks: what no run of the MLP, CNN and multi-task studies can beat on
-this machine in the precision training uses.
+"""The floors of a profile's trained networks: what a run of the MLP, CNN and multi-task studies cannot beat on
+this machine in the precision training uses (compute), and what their optimiser costs here (measured).
 
 - compute: training FLOPs (forward + backward, counted by torch.utils.flop_counter) of every model the profile
   trains, plus the forward FLOPs of their per-epoch test passes, divided by this machine's measured matmul peak;
 - optimiser: every training step also runs one fused Adam update over all the model's weights. It reads four
   fp32 tensors per weight and writes three (`ADAM_BYTES`), whatever the batch, so its cost grows with the steps,
   not the FLOPs. It is timed here, per model, as PyTorch's fused kernel runs it on this machine, and reported
-  beside the bandwidth it reached (against a three-stream `out = a + b` probe: a memory-bound kernel cannot go
-  much faster). Compute and optimiser together are the floor of a study at its batch sizes: casts, element-wise
-  layers and data movement come on top.
+  beside the bandwidth it reached and that of one large tensor copy (`torch_peers.copy_bandwidth`). Compute and
+  optimiser together are the floor of a study at its batch sizes: casts, element-wise layers and data movement
+  come on top.
 
   python -m benchmarks floor [--profile full] [--threads 2] [--run runs/full-s0] [--sizes 1024,2048,4096]
 
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks import common
-from benchmarks.torch_peers import matmul_peak
+from benchmarks.torch_peers import copy_bandwidth, matmul_peak
 from mnistlab import config
 from mnistlab.hardware import prepare_cpu, resolve_precision
 from mnistlab.models import param_count
@@ -103,12 +103,12 @@ def jobs(cfg: config.RunConfig) -> list[Job]:
     return out
 
 
-@cache
-def adam_step_s(name: str, repeats: int = 15) -> float:
-    """Median seconds of one fused Adam step over the weights of registry model `name` (random gradients), at
-    the current thread count, denormals flushed as in training."""
+def adam_step(name: str, repeats: int = 15) -> dict[str, float]:
+    """The weights of registry model `name` and the median seconds of one fused Adam step over them (random
+    gradients), at the current thread count, denormals flushed as in training."""
     prepare_cpu()
-    params = list(models.create(name).parameters())
+    model = models.create(name)
+    params = list(model.parameters())
     for p in params:
         p.grad = torch.randn_like(p) * 1e-3
     opt = torch.optim.Adam(params, lr=1e-3, fused=True)
@@ -118,18 +118,9 @@ def adam_step_s(name: str, repeats: int = 15) -> float:
         opt.step()
         if i >= 3:
             times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def stream_bandwidth(mib: int = 256, repeats: int = 5) -> float:
-    """Best GB/s (two tensors read, one written) of `out = a + b` over `mib` MiB float32 tensors."""
-    a, b = torch.randn(mib * 2**18), torch.randn(mib * 2**18)
-    out, best = torch.empty_like(a), 0.0
-    for _ in range(repeats + 1):
-        t0 = time.perf_counter()
-        torch.add(a, b, out=out)
-        best = max(best, 3 * a.numel() * 4 / (time.perf_counter() - t0) / 1e9)
-    return best
+    step_s = statistics.median(times)
+    weights = param_count(model)
+    return {"params": weights, "step_s": step_s, "gbs": ADAM_BYTES * weights / step_s / 1e9}
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -149,10 +140,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     peak = matmul_peak(dtype, "cpu", tuple(int(n) for n in a.sizes.split(",")))
     times = json.loads((a.run / "metrics.json").read_text()) if a.run else {}
-    adam = {name: {"params": param_count(models.create(name)), "step_s": adam_step_s(name)}
-            for name in sorted({j.model for j in planned})}
-    for v in adam.values():
-        v["gbs"] = ADAM_BYTES * v["params"] / v["step_s"] / 1e9
+    adam = {name: adam_step(name) for name in sorted({j.model for j in planned})}
     rows = []
     for study in (*STUDIES, "all three"):
         mine = [j for j in planned if study in (j.study, "all three")]
@@ -162,7 +150,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                      "adam_s": sum(steps(j) * adam[j.model]["step_s"] for j in mine),
                      "wall_s": sum(times.get(f"time.{k}.s", 0.0) for k in keys) or None})
     return {"profile": a.profile, "threads": a.threads, "peak_gflops": {precision: peak},
-            "stream_gbs": stream_bandwidth(), "adam": adam, "run": str(a.run) if a.run else None, "rows": rows}
+            "copy_gbs": copy_bandwidth("cpu"), "adam": adam, "run": str(a.run) if a.run else None, "rows": rows}
 
 
 def render(results: list[dict[str, Any]]) -> str:
@@ -174,8 +162,8 @@ def render(results: list[dict[str, Any]]) -> str:
             out += [_compute_table(res["rows"], precision), ""]
             continue
         out += [_floor_table(res["rows"]), "",
-                f"Fused Adam per step ({ADAM_BYTES} bytes of fp32 traffic per weight); `out = a + b` streams "
-                f"{res['stream_gbs']:.1f} GB/s here:", "",
+                f"Fused Adam per step ({ADAM_BYTES} bytes of fp32 traffic per weight); copying one large tensor "
+                f"moves {res['copy_gbs']:.1f} GB/s here (read + written):", "",
                 common.table(["model", "weights", "ms per step", "GB/s"],
                              [[name, f"{v['params']:,}", f"{1e3 * v['step_s']:.2f}", f"{v['gbs']:.1f}"]
                               for name, v in res["adam"].items()]), ""]
